@@ -1,0 +1,42 @@
+/**
+ * createApp(deps): the Koa application with its middleware in order and every router.
+ * It never listens; main.ts and the tests do.
+ */
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Config } from './config/schema.js';
+import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
+import { addIndexRoutes } from './http/routes/index-api.js';
+import { addRegistryRoutes } from './http/routes/registry.js';
+import { RepoRoutes } from './http/routes/repo-routes.js';
+import type { Logger } from './logger.js';
+import type { Services } from './services/services.js';
+import { VERSION } from './version.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  services: Services;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const { config, logger, services } = deps;
+  const app = new Koa();
+  app.proxy = false;
+  // Errors are answered by errorHandler; Koa's own handler would only print to stderr.
+  app.silent = true;
+
+  const router = new Router();
+  const repoRoutes = new RepoRoutes();
+  const common = { access: services.access, maxJsonBytes: config.max_json_bytes };
+  addRegistryRoutes(router, repoRoutes, { ...common, images: services.images, repos: services.repos });
+  addIndexRoutes(router, repoRoutes, { ...common, repos: services.repos });
+  repoRoutes.mount(router);
+
+  app.use(errorHandler());
+  app.use(requestLog(logger));
+  app.use(dockerHeaders(VERSION, config.flavor));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,99 @@
+/**
+ * Loads the configuration once: schema defaults < YAML file < REGISTRY_* environment.
+ * The file is REGISTRY_CONFIG if set, else config/default.yaml if present. Every problem
+ * (unknown key, bad value, unreadable file) is collected and reported in one error.
+ */
+import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const ENV_PREFIX = 'REGISTRY_';
+const ENV_FILE = 'REGISTRY_CONFIG';
+export const DEFAULT_CONFIG_FILE = 'config/default.yaml';
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over everything (command-line flags, tests). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const raw: Record<string, unknown> = {};
+
+  const file = env[ENV_FILE] ?? (fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (file) Object.assign(raw, readFile(file, problems));
+
+  const known = new Set(Object.keys(configSchema.shape));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === ENV_FILE || value === undefined) continue;
+    const key = name.slice(ENV_PREFIX.length).toLowerCase();
+    if (!known.has(key)) {
+      problems.push(`${name}: unknown setting (known: ${[...known].map((k) => ENV_PREFIX + k.toUpperCase()).join(', ')})`);
+      continue;
+    }
+    raw[key] = coerceEnv(value);
+  }
+  Object.assign(raw, options.overrides ?? {});
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const where = issue.path.length ? issue.path.join('.') : '(top level)';
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(`${key}: unknown setting`);
+      } else {
+        problems.push(`${where}: ${issue.message}`);
+      }
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return Object.freeze(result.data);
+}
+
+function readFile(file: string, problems: string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${file}: cannot read (${(err as Error).message})`);
+    return {};
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    problems.push(`${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
+    return {};
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    problems.push(`${file}: expected a mapping of settings`);
+    return {};
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** Environment values are strings: read numbers, booleans and JSON where they look like one. */
+function coerceEnv(value: string): unknown {
+  const v = value.trim();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (/^[[{]/.test(v)) {
+    try {
+      return JSON.parse(v);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}

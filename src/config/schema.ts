@@ -1,0 +1,47 @@
+/**
+ * The one configuration schema: every key, its type, its default and its documentation.
+ * Keys are flat snake_case; each can be set in the YAML file or as REGISTRY_<KEY>.
+ */
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1').describe('Address to listen on (0.0.0.0 for all interfaces).'),
+    port: z.number().int().min(0).max(65535).default(5000).describe('TCP port to listen on (0 picks a free port).'),
+    storage_root: z
+      .string()
+      .min(1)
+      .default('./storage')
+      .describe('Directory holding db/ (LevelDB), blobs/ and tmp/; one registry process per root.'),
+    flavor: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('local')
+      .describe('Name sent in X-Docker-Registry-Config.'),
+    log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the JSON log on stdout.'),
+    standalone: z
+      .boolean()
+      .default(true)
+      .describe('Run without authentication: anyone may read and write (trusted networks and tests only).'),
+    max_json_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024)
+      .describe('Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
+  })
+  .strict();
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** The keys with their descriptions and defaults, for docs and `config print`. */
+export function describeConfig(): Array<{ key: string; description: string; default: unknown }> {
+  const defaults = configSchema.parse({});
+  return Object.entries(configSchema.shape).map(([key, field]) => ({
+    key,
+    description: field.description ?? '',
+    default: (defaults as Record<string, unknown>)[key],
+  }));
+}

@@ -1,0 +1,44 @@
+/**
+ * Domain errors. Services throw these; they carry a stable `code` and a message meant for
+ * the client, and know nothing of HTTP. `src/http/error-map.ts` is the one place that turns
+ * a code into a status.
+ */
+export type ErrorCode =
+  | 'INVALID_NAME' // an id, namespace, repository or tag failed validation
+  | 'INVALID_INPUT' // a body or header is malformed
+  | 'NOT_FOUND'
+  | 'IMAGE_INCOMPLETE' // the image exists but its upload has not been verified yet
+  | 'ALREADY_EXISTS' // a completed image cannot be written again
+  | 'UPLOAD_IN_PROGRESS' // another request is writing the same image right now
+  | 'CHECKSUM_MISMATCH'
+  | 'CHECKSUM_REQUIRED' // the client must send X-Docker-Checksum-Payload (pre-0.10 clients)
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNAUTHORIZED' // no or wrong credentials
+  | 'FORBIDDEN' // known caller, not allowed
+  | 'INACTIVE_ACCOUNT'
+  | 'SIGNUP_DISABLED'
+  | 'TOO_MANY_REQUESTS'
+  | 'INSUFFICIENT_STORAGE'
+  | 'UNAVAILABLE';
+
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  /** Extra facts for the HTTP layer (e.g. the size of a blob for a 416). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'RegistryError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const invalidName = (message: string) => new RegistryError('INVALID_NAME', message);
+export const invalidInput = (message: string) => new RegistryError('INVALID_INPUT', message);
+export const notFound = (message: string) => new RegistryError('NOT_FOUND', message);
+
+export function isRegistryError(err: unknown, code?: ErrorCode): err is RegistryError {
+  return err instanceof RegistryError && (code === undefined || err.code === code);
+}

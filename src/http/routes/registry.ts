@@ -1,0 +1,183 @@
+/**
+ * Registry API v1: ping, image json/layer/ancestry/checksum, tags, repository facts and
+ * properties, registry-side repository delete. Wire contract: shared/docs/protocol-v1.md.
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { RegistryError } from '../../domain/errors.js';
+import { parseImageId, parseTag } from '../../domain/names.js';
+import type { AccessService, Principal } from '../../services/access.js';
+import { ANONYMOUS } from '../../services/access.js';
+import type { ImageService } from '../../services/images.js';
+import type { RepositoryService } from '../../services/repositories.js';
+import { jsonBody, readRawBody } from '../body.js';
+import { parseRange } from '../range.js';
+import { IMMUTABLE, NO_CACHE, sendJson } from '../respond.js';
+import type { RepoRoutes } from './repo-routes.js';
+
+export interface RegistryRouteDeps {
+  images: ImageService;
+  repos: RepositoryService;
+  access: AccessService;
+  maxJsonBytes: number;
+}
+
+export function principalOf(ctx: Context): Principal {
+  return (ctx.state as { principal?: Principal }).principal ?? ANONYMOUS;
+}
+
+/** Adds the Registry API to `router` (fixed paths) and `routes` (repository paths). */
+export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: RegistryRouteDeps): void {
+  const { images, repos, access } = deps;
+  const json = jsonBody(deps.maxJsonBytes);
+
+  const ping = async (ctx: Context) => {
+    ctx.set('X-Docker-Registry-Standalone', access.isStandalone ? 'true' : 'false');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, true);
+  };
+  router.get('/v1/_ping', ping);
+  router.get('/_ping', ping);
+
+  // ── images ────────────────────────────────────────────────────────────────────────
+  const imageId = (ctx: Context) => parseImageId((ctx.params as { id: string }).id);
+
+  router.put('/v1/images/:id/json', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const body = await readRawBody(ctx, deps.maxJsonBytes);
+    await images.putJson(id, body, ctx.get('X-Docker-Checksum') || undefined);
+    sendJson(ctx, 200, true);
+  });
+
+  router.put('/v1/images/:id/layer', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'write');
+    await images.putLayer(id, ctx.req);
+    sendJson(ctx, 200, true);
+  });
+
+  router.put('/v1/images/:id/checksum', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const payload = ctx.req.headers['x-docker-checksum-payload'];
+    const tarsum = ctx.req.headers['x-docker-checksum'];
+    await images.putChecksum(id, single(payload), single(tarsum));
+    sendJson(ctx, 200, true);
+  });
+
+  router.get('/v1/images/:id/json', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'read');
+    const view = await images.getJson(id);
+    if (view.layerSize !== null) ctx.set('X-Docker-Size', String(view.layerSize));
+    if (view.payloadChecksum) {
+      ctx.set('X-Docker-Checksum-Payload', view.payloadChecksum);
+      ctx.set('X-Docker-Payload-Checksum', view.payloadChecksum);
+    }
+    ctx.set('Cache-Control', IMMUTABLE);
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = view.json;
+  });
+
+  router.get('/v1/images/:id/ancestry', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'read');
+    const ancestry = await images.getAncestry(id);
+    ctx.set('Cache-Control', IMMUTABLE);
+    sendJson(ctx, 200, ancestry);
+  });
+
+  router.get('/v1/images/:id/layer', async (ctx) => {
+    const id = imageId(ctx);
+    await access.authorizeImage(principalOf(ctx), id, 'read');
+    const layer = await images.getLayer(id);
+    const etag = `"${layer.digest}"`;
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('ETag', etag);
+    ctx.set('Cache-Control', IMMUTABLE);
+    ctx.type = 'application/octet-stream';
+    if (ctx.get('If-None-Match') && ctx.get('If-None-Match').split(/\s*,\s*/).includes(etag)) {
+      ctx.status = 304;
+      return;
+    }
+    const ifRange = ctx.get('If-Range');
+    const rangeHeader = ifRange && ifRange !== etag ? undefined : ctx.get('Range') || undefined;
+    const range = parseRange(rangeHeader, layer.size);
+    if (range.kind === 'unsatisfiable') {
+      throw new RegistryError('RANGE_NOT_SATISFIABLE', 'Requested range not satisfiable', { size: layer.size });
+    }
+    if (range.kind === 'partial') {
+      const { start, end } = range.range;
+      ctx.status = 206;
+      ctx.set('Content-Range', `bytes ${start}-${end}/${layer.size}`);
+      ctx.length = end - start + 1;
+    } else {
+      ctx.status = 200;
+      ctx.length = layer.size;
+    }
+    if (ctx.method === 'HEAD' || ctx.length === 0) {
+      if (ctx.length === 0) ctx.body = Buffer.alloc(0);
+      return; // HEAD opens no stream
+    }
+    ctx.body = await images.openLayer(layer, range.kind === 'partial' ? range.range : undefined);
+  });
+
+  // ── repositories ──────────────────────────────────────────────────────────────────
+  const tagOf = (ctx: Context) => parseTag((ctx.params as { tag: string }).tag);
+
+  routes.add('get', '/tags', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await repos.listTags(name));
+  });
+  routes.add('get', '/tags/:tag', [], async (ctx, name) => {
+    const tag = tagOf(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await repos.getTag(name, tag));
+  });
+  routes.add('put', '/tags/:tag', [json], async (ctx, name) => {
+    const tag = tagOf(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'write');
+    await repos.putTag(name, tag, ctx.request.body, ctx.get('User-Agent'));
+    sendJson(ctx, 200, true);
+  });
+  routes.add('delete', '/tags/:tag', [], async (ctx, name) => {
+    const tag = tagOf(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'delete');
+    await repos.deleteTag(name, tag);
+    sendJson(ctx, 200, true);
+  });
+  routes.add('get', '/tags/:tag/json', [], async (ctx, name) => {
+    const tag = tagOf(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await repos.tagInfo(name, tag));
+  });
+  routes.add('get', '/json', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await repos.repoInfo(name));
+  });
+  routes.add('get', '/properties', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, { access: await repos.getAccess(name) });
+  });
+  routes.add('put', '/properties', [json], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'admin');
+    await repos.setAccess(name, ctx.request.body);
+    sendJson(ctx, 200, true);
+  });
+  routes.add('delete', '', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'delete');
+    await repos.delete(name);
+    sendJson(ctx, 200, true);
+  });
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,38 @@
+/** Entry point: config → logger → server; stops gracefully on SIGTERM/SIGINT. */
+import { ConfigError, loadConfig } from './config/load.js';
+import { createLogger } from './logger.js';
+import { startServer } from './server.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`registry: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.log_level);
+  const running = await startServer(config, logger);
+  logger.info({ url: running.url, storage: config.storage_root, standalone: config.standalone }, 'registry listening');
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`registry: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

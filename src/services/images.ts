@@ -1,0 +1,254 @@
+/**
+ * Images: the v1 upload state machine and reads.
+ *
+ *   PUT json ──▶ pending (no layer) ──PUT layer──▶ pending (layer stored, checksums known)
+ *                   ▲     ▲                              │
+ *                   │     └──── PUT layer again ─────────┤ (a failed or abandoned push
+ *                   └──────── PUT json again ────────────┤  can simply be pushed again)
+ *                                                        └─PUT checksum (verified)──▶ complete
+ *
+ * Only complete images are served or tagged; a complete image is immutable (409). One
+ * request at a time may write a given image (json, layer or checksum): a concurrent one
+ * gets UPLOAD_IN_PROGRESS instead of racing it.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
+import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
+import { isImageId, type ImageId } from '../domain/names.js';
+import type { ImageRecord } from '../domain/records.js';
+import type { BlobStore, ByteRange } from '../store/blobs/blob-store.js';
+import type { MetadataStore } from '../store/metadata/metadata-store.js';
+
+export interface ImageJsonView {
+  json: Buffer;
+  layerSize: number | null;
+  payloadChecksum: string | null;
+}
+
+export interface LayerView {
+  digest: string;
+  size: number;
+}
+
+const MAX_ANCESTRY = 1024;
+
+export class ImageService {
+  /** Images some request is writing right now (json, layer or checksum). */
+  private readonly writing = new Set<ImageId>();
+  /** Complete images are immutable: their records are cached once read. */
+  private readonly completeCache = new Map<ImageId, ImageRecord>();
+  private static readonly CACHE_LIMIT = 10_000;
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** PUT /v1/images/:id/json */
+  async putJson(id: ImageId, body: Buffer, announcedChecksum: string | undefined): Promise<void> {
+    const data = parseImageJson(body);
+    if (!('id' in data)) throw invalidInput("Missing key `id' in JSON");
+    if (data.id !== id) throw invalidInput('JSON data contains invalid id');
+    const claimed = announcedChecksum === undefined || announcedChecksum.trim() === ''
+      ? null
+      : parseChecksum(announcedChecksum, 'X-Docker-Checksum');
+    let parent: ImageId | null = null;
+    if (data.parent !== undefined && data.parent !== null && data.parent !== '') {
+      if (!isImageId(data.parent)) throw invalidInput('JSON data contains an invalid parent id');
+      if (data.parent === id) throw invalidInput('Image cannot be its own parent');
+      parent = data.parent;
+    }
+
+    await this.exclusive(id, async () => {
+      const existing = await this.meta.getImage(id);
+      if (existing?.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Image already exists');
+      let ancestry: ImageId[] = [id];
+      if (parent) {
+        const parentRecord = await this.meta.getImage(parent);
+        if (!parentRecord) throw invalidInput('Image depends on a non existing parent');
+        if (parentRecord.status !== 'complete') throw invalidInput('Image depends on a parent that is still being uploaded');
+        const parentAncestry = (await this.meta.getAncestry(parent)) ?? [parent];
+        if (parentAncestry.length >= MAX_ANCESTRY) throw invalidInput(`Image ancestry deeper than ${MAX_ANCESTRY}`);
+        ancestry = [id, ...parentAncestry];
+      }
+      const record: ImageRecord = {
+        id,
+        parent,
+        status: 'pending',
+        jsonSize: body.length,
+        claimedChecksum: claimed,
+        layer: null,
+        createdAt: existing?.createdAt ?? this.now().toISOString(),
+        completedAt: null,
+      };
+      await this.meta.putImage(record, body, ancestry);
+    });
+  }
+
+  /**
+   * PUT /v1/images/:id/layer: streams `source` to a temp blob while hashing it, verifies a
+   * checksum announced with the json, then publishes the blob. The image stays pending.
+   */
+  async putLayer(id: ImageId, source: Readable): Promise<LayerView> {
+    return this.exclusive(id, async () => {
+      const record = await this.meta.getImage(id);
+      if (!record) throw notFound('Image not found');
+      if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Image already exists');
+      const json = await this.meta.getImageJson(id);
+      if (!json) throw notFound('Image not found');
+
+      const digester = new LayerDigester(json, record.claimedChecksum);
+      const writer = await this.blobs.createWriter();
+      try {
+        await pipeline(
+          source,
+          async function* hash(chunks: AsyncIterable<Buffer>) {
+            for await (const chunk of chunks) {
+              const pending = digester.update(chunk);
+              if (pending) await pending;
+              yield chunk;
+            }
+          },
+          writer.stream,
+        );
+        const got = await digester.result();
+        if (record.claimedChecksum && !checksumMatches(record.claimedChecksum, got)) {
+          throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch');
+        }
+        await writer.commit(got.digest);
+        await this.meta.updateImage({
+          ...record,
+          layer: { digest: got.digest, size: got.size, payloadChecksum: got.payloadChecksum, tarsum: got.tarsum },
+        });
+        return { digest: got.digest, size: got.size };
+      } catch (err) {
+        throw asUploadError(err);
+      } finally {
+        await writer.abort();
+      }
+    });
+  }
+
+  /**
+   * PUT /v1/images/:id/checksum: the image becomes complete when the payload checksum
+   * matches what the layer upload computed (and the tarsum too, when one was computed).
+   */
+  async putChecksum(id: ImageId, payload: string | undefined, tarsum: string | undefined): Promise<void> {
+    if (payload === undefined) {
+      throw new RegistryError(
+        'CHECKSUM_REQUIRED',
+        'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
+      );
+    }
+    if (payload.trim() === '') throw invalidInput("Missing Image's checksum");
+    const claimedPayload = parseChecksum(payload, 'X-Docker-Checksum-Payload');
+    const claimedTarsum = tarsum && tarsum.trim() !== '' ? parseChecksum(tarsum, 'X-Docker-Checksum') : null;
+
+    await this.exclusive(id, async () => {
+      const record = await this.meta.getImage(id);
+      if (!record) throw notFound('Image not found');
+      if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Cannot set this image checksum: image already complete');
+      if (!record.layer) throw invalidInput('Image layer has not been uploaded yet');
+      const layer = record.layer;
+      if (!checksumMatches(claimedPayload, { payloadChecksum: layer.payloadChecksum, tarsum: null })) {
+        throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch');
+      }
+      // A tarsum can only be checked if we computed one while the layer streamed (the
+      // client announced it with the json); otherwise it is recorded as announced.
+      if (claimedTarsum && isTarsum(claimedTarsum) && layer.tarsum && claimedTarsum !== layer.tarsum) {
+        throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch (tarsum)');
+      }
+      if (!(await this.blobs.stat(layer.digest))) {
+        throw invalidInput('Image layer is missing; upload it again');
+      }
+      await this.meta.updateImage({
+        ...record,
+        status: 'complete',
+        claimedChecksum: record.claimedChecksum ?? claimedTarsum,
+        completedAt: this.now().toISOString(),
+      });
+    });
+  }
+
+  /** A complete image's record; NOT_FOUND or IMAGE_INCOMPLETE otherwise. */
+  async getComplete(id: ImageId): Promise<ImageRecord> {
+    const cached = this.completeCache.get(id);
+    if (cached) return cached;
+    const record = await this.meta.getImage(id);
+    if (!record) throw notFound('Image not found');
+    if (record.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
+    if (this.completeCache.size >= ImageService.CACHE_LIMIT) this.completeCache.clear();
+    this.completeCache.set(id, record);
+    return record;
+  }
+
+  /** The record whatever its state, or null (for the Index image list and for tags). */
+  find(id: ImageId): Promise<ImageRecord | null> {
+    return this.meta.getImage(id);
+  }
+
+  async getJson(id: ImageId): Promise<ImageJsonView> {
+    const record = await this.getComplete(id);
+    const json = await this.meta.getImageJson(id);
+    if (!json) throw notFound('Image not found');
+    return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
+  }
+
+  async getAncestry(id: ImageId): Promise<ImageId[]> {
+    await this.getComplete(id);
+    return (await this.meta.getAncestry(id)) ?? [id];
+  }
+
+  async getLayer(id: ImageId): Promise<LayerView> {
+    const record = await this.getComplete(id);
+    if (!record.layer) throw notFound('Image layer not found');
+    return { digest: record.layer.digest, size: record.layer.size };
+  }
+
+  openLayer(layer: LayerView, range?: ByteRange): Promise<Readable> {
+    return this.blobs.read(layer.digest, range);
+  }
+
+  /** Forgets cached records (after a delete or a repair). */
+  forget(id: ImageId): void {
+    this.completeCache.delete(id);
+  }
+
+  private async exclusive<T>(id: ImageId, fn: () => Promise<T>): Promise<T> {
+    if (this.writing.has(id)) {
+      throw new RegistryError('UPLOAD_IN_PROGRESS', 'Another request is uploading this image; retry later');
+    }
+    this.writing.add(id);
+    try {
+      return await fn();
+    } finally {
+      this.writing.delete(id);
+    }
+  }
+}
+
+function parseImageJson(body: Buffer): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    throw invalidInput('Invalid JSON');
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw invalidInput('Invalid JSON: expected an object');
+  return data as Record<string, unknown>;
+}
+
+/** A client that goes away mid-upload is an input problem, not a server fault. */
+function asUploadError(err: unknown): unknown {
+  if (err instanceof RegistryError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error)?.message === 'aborted') {
+    return invalidInput('Layer upload was interrupted');
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new RegistryError('INSUFFICIENT_STORAGE', 'Not enough storage space for this layer');
+  }
+  return err;
+}

@@ -1,0 +1,146 @@
+/**
+ * Repositories: tags, repository facts and properties, the Index image list, delete.
+ * A tag only ever points at a complete image; the image list served to a pull only
+ * contains complete images.
+ */
+import { clientInfoFromUserAgent, DEFAULT_CLIENT_INFO } from '../domain/client-info.js';
+import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
+import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
+import type { ClientInfo, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
+import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageService } from './images.js';
+
+export class RepositoryService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly images: ImageService,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async get(name: RepoName): Promise<RepoRecord> {
+    const repo = await this.meta.getRepo(name);
+    if (!repo) throw notFound('Repository not found');
+    return repo;
+  }
+
+  /** The repository record, created (public, empty) when it does not exist yet. */
+  async ensure(name: RepoName): Promise<RepoRecord> {
+    const existing = await this.meta.getRepo(name);
+    if (existing) return existing;
+    const repo = this.newRecord(name);
+    await this.meta.putRepo(name, repo);
+    return repo;
+  }
+
+  async listTags(name: RepoName): Promise<Record<string, ImageId>> {
+    await this.get(name);
+    const out: Record<string, ImageId> = {};
+    for (const [tag, record] of await this.meta.listTags(name)) out[tag] = record.imageId;
+    return out;
+  }
+
+  async getTag(name: RepoName, tag: Tag): Promise<ImageId> {
+    const record = await this.meta.getTag(name, tag);
+    if (!record) throw notFound('Tag not found');
+    return record.imageId;
+  }
+
+  /** PUT …/tags/:tag with a JSON string body (the image id). */
+  async putTag(name: RepoName, tag: Tag, body: unknown, userAgent: string | undefined): Promise<void> {
+    if (typeof body !== 'string' || body === '') throw invalidInput('Invalid data');
+    if (!isImageId(body)) throw invalidInput('Invalid data: not an image id');
+    const image = await this.images.find(body);
+    if (!image) throw notFound('Image not found');
+    if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
+    const info = clientInfoFromUserAgent(userAgent, this.now());
+    const repo = (await this.meta.getRepo(name)) ?? this.newRecord(name);
+    await this.meta.putTag(name, tag, { imageId: body, info }, { ...repo, lastTagInfo: info });
+  }
+
+  async deleteTag(name: RepoName, tag: Tag): Promise<void> {
+    if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
+  }
+
+  /** GET …/tags/:tag/json: what the client told us when it set the tag. */
+  async tagInfo(name: RepoName, tag: Tag): Promise<ClientInfo> {
+    return (await this.meta.getTag(name, tag))?.info ?? DEFAULT_CLIENT_INFO;
+  }
+
+  /** GET …/json: what the client told us on the repository's last tag PUT. */
+  async repoInfo(name: RepoName): Promise<ClientInfo> {
+    return (await this.meta.getRepo(name))?.lastTagInfo ?? DEFAULT_CLIENT_INFO;
+  }
+
+  async getAccess(name: RepoName): Promise<RepoAccess> {
+    return (await this.get(name)).access;
+  }
+
+  /** PUT …/properties with `{"access": "public"|"private"}`; creates the repository if needed. */
+  async setAccess(name: RepoName, body: unknown): Promise<void> {
+    const access = (body as { access?: unknown } | null)?.access;
+    if (access !== 'public' && access !== 'private') {
+      throw invalidInput('Invalid data: expected {"access": "public"} or {"access": "private"}');
+    }
+    const repo = await this.ensure(name);
+    await this.meta.putRepo(name, { ...repo, access });
+  }
+
+  /** Deletes the repository with its tags and image list; its images become garbage. */
+  async delete(name: RepoName): Promise<void> {
+    if (!(await this.meta.deleteRepo(name))) throw notFound('Repository not found');
+  }
+
+  /** PUT …/images (push end) and the body of PUT …/ (push start): merges into the list. */
+  async mergeImages(name: RepoName, body: unknown): Promise<void> {
+    const entries = parseImageList(body);
+    await this.ensure(name);
+    await this.meta.mergeRepoImages(name, entries);
+  }
+
+  /**
+   * GET …/images (pull start): the stored list restricted to complete images, plus every
+   * image reachable from a tag (a repository pushed without the Index still lists them).
+   */
+  async listImages(name: RepoName): Promise<RepoImageEntry[]> {
+    await this.get(name);
+    const out = new Map<ImageId, RepoImageEntry>();
+    for (const entry of await this.meta.getRepoImages(name)) {
+      const image = await this.images.find(entry.id);
+      if (image?.status !== 'complete') continue;
+      out.set(entry.id, { id: entry.id, checksum: entry.checksum ?? image.layer?.payloadChecksum });
+    }
+    for (const [, tag] of await this.meta.listTags(name)) {
+      for (const id of await this.images.getAncestry(tag.imageId).catch(() => [] as ImageId[])) {
+        if (out.has(id)) continue;
+        const image = await this.images.find(id);
+        if (image?.status === 'complete') out.set(id, { id, checksum: image.layer?.payloadChecksum });
+      }
+    }
+    return [...out.values()];
+  }
+
+  private newRecord(name: RepoName): RepoRecord {
+    return {
+      namespace: name.namespace,
+      repository: name.repository,
+      access: 'public',
+      description: '',
+      createdAt: this.now().toISOString(),
+      lastTagInfo: null,
+    };
+  }
+}
+
+function parseImageList(body: unknown): RepoImageEntry[] {
+  if (body === undefined || body === null || body === '') return [];
+  if (!Array.isArray(body)) throw invalidInput('Invalid data: expected a JSON list of images');
+  return body.map((item) => {
+    const id = (item as { id?: unknown } | null)?.id;
+    if (!isImageId(id)) throw invalidInput('Invalid data: every image needs a valid "id"');
+    const checksum = (item as { checksum?: unknown }).checksum;
+    if (checksum !== undefined && (typeof checksum !== 'string' || checksum.length > 200)) {
+      throw invalidInput('Invalid data: "checksum" must be a string');
+    }
+    return checksum ? { id, checksum } : { id };
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * The narrow interface every blob backend implements (filesystem now, object stores
+ * later). A blob is an immutable byte string addressed by `sha256:<hex>` of its content.
+ * test/store/blob-store.contract.ts is the behaviour every implementation must pass.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface BlobInfo {
+  size: number;
+}
+
+/**
+ * One upload in progress. Bytes go to `stream`; nothing is visible under any digest until
+ * `commit` succeeds. `abort` is safe to call at any time, any number of times, and after
+ * a commit (then it does nothing), so callers can simply `finally { await w.abort() }`.
+ */
+export interface BlobWriter {
+  readonly stream: Writable;
+  /**
+   * Makes the written bytes durable and visible as `digest`. The caller must have verified
+   * that `digest` is the sha256 of what was written. If the blob already exists (same
+   * content uploaded before), the new copy is dropped.
+   */
+  commit(digest: string): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Prepares the backend; removes uploads left behind by a previous run. */
+  init(): Promise<{ removedTemp: number }>;
+  createWriter(): Promise<BlobWriter>;
+  /** Size of a blob, or null when it does not exist. */
+  stat(digest: string): Promise<BlobInfo | null>;
+  /**
+   * Opens the blob and streams its bytes (or `range`). Rejects with NOT_FOUND if absent.
+   * Once it resolves, the stream delivers the bytes even if the blob is deleted meanwhile.
+   */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+  /** Removes a blob; false when it did not exist. */
+  delete(digest: string): Promise<boolean>;
+  /** Every stored digest, in no particular order. */
+  list(): AsyncIterable<string>;
+}

@@ -1,0 +1,138 @@
+/**
+ * Blob store on the local filesystem: temp file → fsync → rename into the content address
+ * (layout in blob-paths.ts). Reads use large buffers: the 64 KiB default costs throughput.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { notFound } from '../../domain/errors.js';
+import { BlobPaths } from './blob-paths.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+
+export const READ_BUFFER_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+export class FsBlobStore implements BlobStore {
+  readonly paths: BlobPaths;
+
+  constructor(root: string) {
+    this.paths = new BlobPaths(root);
+  }
+
+  async init(): Promise<{ removedTemp: number }> {
+    await fs.mkdir(this.paths.blobs, { recursive: true });
+    await fs.mkdir(this.paths.tmp, { recursive: true });
+    let removedTemp = 0;
+    for (const name of await fs.readdir(this.paths.tmp)) {
+      await fs.rm(path.join(this.paths.tmp, name), { force: true, recursive: true });
+      removedTemp += 1;
+    }
+    return { removedTemp };
+  }
+
+  async createWriter(): Promise<BlobWriter> {
+    const tmp = this.paths.newTemp();
+    const handle = await fs.open(tmp, 'wx', 0o644);
+    const stream = handle.createWriteStream({ autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    const closeHandle = async () => {
+      stream.destroy();
+      await handle.close().catch(() => undefined);
+    };
+    return {
+      stream,
+      commit: async (digest: string) => {
+        if (state !== 'open') throw new Error(`blob writer already ${state}`);
+        const target = this.paths.blob(digest);
+        if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
+        await handle.sync();
+        await handle.close();
+        state = 'committed';
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        try {
+          // link() refuses to replace: an existing blob (same digest = same bytes) stays as it is.
+          await fs.link(tmp, target);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+            await fs.rm(tmp, { force: true });
+            throw err;
+          }
+        }
+        await fs.rm(tmp, { force: true });
+        await syncDir(path.dirname(target));
+      },
+      abort: async () => {
+        if (state !== 'open') return;
+        state = 'aborted';
+        await closeHandle();
+        await fs.rm(tmp, { force: true });
+      },
+    };
+  }
+
+  async stat(digest: string): Promise<BlobInfo | null> {
+    try {
+      const st = await fs.stat(this.paths.blob(digest));
+      return { size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.paths.blob(digest), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
+      throw err;
+    }
+    // Once open, the bytes stay readable even if the blob is deleted meanwhile.
+    return handle.createReadStream({
+      highWaterMark: READ_BUFFER_BYTES,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async delete(digest: string): Promise<boolean> {
+    try {
+      await fs.unlink(this.paths.blob(digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<string> {
+    let dirs: string[];
+    try {
+      dirs = await fs.readdir(this.paths.blobs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const dir of dirs.sort()) {
+      let names: string[];
+      try {
+        names = await fs.readdir(path.join(this.paths.blobs, dir));
+      } catch {
+        continue;
+      }
+      for (const name of names.sort()) {
+        const digest = this.paths.digestOf(dir, name);
+        if (digest) yield digest;
+      }
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

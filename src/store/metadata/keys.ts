@@ -1,0 +1,55 @@
+/**
+ * The one file that owns the LevelDB key schema. Every key is built here from validated
+ * names (see domain/names.ts); none of the name alphabets contains `!` or `/` beyond the
+ * one separating namespace and repository, so keys cannot collide or escape a prefix.
+ *
+ *   key                                   value (JSON unless noted)
+ *   ─────────────────────────────────────  ──────────────────────────────────────────────
+ *   image!<id>                            ImageRecord: parent, status, layer digest/size…
+ *   imagejson!<id>                        raw bytes of the image JSON, exactly as uploaded
+ *   ancestry!<id>                         ImageId[]: [id, parent, grandparent, …]
+ *   repo!<ns>/<repo>                      RepoRecord: access, description, last tag info
+ *   tag!<ns>/<repo>!<tag>                 TagRecord: image id + client info of the PUT
+ *   repoimg!<ns>/<repo>!<id>              RepoImageEntry: the Index image list, one key
+ *                                         per image so concurrent merges never lose one
+ *   meta!schema                           number: schema version of this database
+ *
+ * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
+ * + its repository record; a repository delete with all its tags and image-list entries.
+ */
+import type { ImageId, RepoName, Tag } from '../../domain/names.js';
+
+export const SCHEMA_VERSION = 1;
+/** Upper bound for prefix scans: sorts after every character our names can contain. */
+const END = '\xff';
+
+export const keys = {
+  schema: () => 'meta!schema',
+  image: (id: ImageId) => `image!${id}`,
+  imageJson: (id: ImageId) => `imagejson!${id}`,
+  ancestry: (id: ImageId) => `ancestry!${id}`,
+  repo: (name: RepoName) => `repo!${name.full}`,
+  tag: (name: RepoName, tag: Tag) => `tag!${name.full}!${tag}`,
+  repoImage: (name: RepoName, id: ImageId) => `repoimg!${name.full}!${id}`,
+};
+
+export interface KeyRange {
+  gt: string;
+  lt: string;
+}
+
+function prefixRange(prefix: string): KeyRange {
+  return { gt: prefix, lt: prefix + END };
+}
+
+export const ranges = {
+  images: () => prefixRange('image!'),
+  repos: () => prefixRange('repo!'),
+  tags: (name: RepoName) => prefixRange(`tag!${name.full}!`),
+  repoImages: (name: RepoName) => prefixRange(`repoimg!${name.full}!`),
+};
+
+/** The last `!`-separated part of a key (a tag or an image id in the ranges above). */
+export function lastPart(key: string): string {
+  return key.slice(key.lastIndexOf('!') + 1);
+}

@@ -1,0 +1,142 @@
+/**
+ * MetadataStore on LevelDB (`level`). LevelDB allows one process per database: the
+ * registry must be the only process using a storage root.
+ */
+import { Level } from 'level';
+import type { ImageId, RepoName, Tag } from '../../domain/names.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord } from '../../domain/records.js';
+import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
+import type { MetadataStore } from './metadata-store.js';
+
+type Json = unknown;
+type Op =
+  | { type: 'put'; key: string; value: Json | Buffer; valueEncoding?: 'json' | 'buffer' }
+  | { type: 'del'; key: string };
+
+export class LevelMetadataStore implements MetadataStore {
+  private readonly db: Level<string, Json>;
+
+  constructor(location: string) {
+    this.db = new Level<string, Json>(location, { keyEncoding: 'utf8', valueEncoding: 'json' });
+  }
+
+  async open(): Promise<void> {
+    await this.db.open();
+    const version = await this.db.get(keys.schema());
+    if (version === undefined) await this.db.put(keys.schema(), SCHEMA_VERSION);
+    else if (version !== SCHEMA_VERSION) {
+      throw new Error(`metadata schema version ${String(version)} is not supported (expected ${SCHEMA_VERSION})`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.get(keys.schema());
+  }
+
+  private async get<T>(key: string): Promise<T | null> {
+    const value = await this.db.get(key);
+    return value === undefined ? null : (value as T);
+  }
+
+  private async batch(ops: Op[]): Promise<void> {
+    // `level` accepts a per-operation valueEncoding; its typings do not model that mix.
+    await this.db.batch(ops as never);
+  }
+
+  getImage(id: ImageId): Promise<ImageRecord | null> {
+    return this.get<ImageRecord>(keys.image(id));
+  }
+
+  async getImageJson(id: ImageId): Promise<Buffer | null> {
+    const value = await this.db.get<string, Buffer>(keys.imageJson(id), { valueEncoding: 'buffer' });
+    return value ?? null;
+  }
+
+  getAncestry(id: ImageId): Promise<ImageId[] | null> {
+    return this.get<ImageId[]>(keys.ancestry(id));
+  }
+
+  async putImage(record: ImageRecord, json: Buffer, ancestry: ImageId[]): Promise<void> {
+    await this.batch([
+      { type: 'put', key: keys.image(record.id), value: record },
+      { type: 'put', key: keys.imageJson(record.id), value: json, valueEncoding: 'buffer' },
+      { type: 'put', key: keys.ancestry(record.id), value: ancestry },
+    ]);
+  }
+
+  async updateImage(record: ImageRecord): Promise<void> {
+    await this.db.put(keys.image(record.id), record);
+  }
+
+  async *listImages(): AsyncIterable<ImageRecord> {
+    for await (const value of this.db.values(ranges.images())) yield value as ImageRecord;
+  }
+
+  getRepo(name: RepoName): Promise<RepoRecord | null> {
+    return this.get<RepoRecord>(keys.repo(name));
+  }
+
+  async putRepo(name: RepoName, record: RepoRecord): Promise<void> {
+    await this.db.put(keys.repo(name), record);
+  }
+
+  async deleteRepo(name: RepoName): Promise<boolean> {
+    if ((await this.getRepo(name)) === null) return false;
+    const ops: Op[] = [{ type: 'del', key: keys.repo(name) }];
+    for await (const key of this.db.keys(ranges.tags(name))) ops.push({ type: 'del', key });
+    for await (const key of this.db.keys(ranges.repoImages(name))) ops.push({ type: 'del', key });
+    await this.batch(ops);
+    return true;
+  }
+
+  async *listRepos(): AsyncIterable<RepoRecord> {
+    for await (const value of this.db.values(ranges.repos())) yield value as RepoRecord;
+  }
+
+  getTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
+    return this.get<TagRecord>(keys.tag(name, tag));
+  }
+
+  async listTags(name: RepoName): Promise<Array<[Tag, TagRecord]>> {
+    const out: Array<[Tag, TagRecord]> = [];
+    for await (const [key, value] of this.db.iterator(ranges.tags(name))) {
+      out.push([lastPart(key) as Tag, value as TagRecord]);
+    }
+    return out;
+  }
+
+  async putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord): Promise<void> {
+    await this.batch([
+      { type: 'put', key: keys.tag(name, tag), value: record },
+      { type: 'put', key: keys.repo(name), value: repo },
+    ]);
+  }
+
+  async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
+    const key = keys.tag(name, tag);
+    if ((await this.db.get(key)) === undefined) return false;
+    await this.db.del(key);
+    return true;
+  }
+
+  async getRepoImages(name: RepoName): Promise<RepoImageEntry[]> {
+    const out: RepoImageEntry[] = [];
+    for await (const value of this.db.values(ranges.repoImages(name))) out.push(value as RepoImageEntry);
+    return out;
+  }
+
+  async mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const ops: Op[] = [];
+    for (const entry of entries) {
+      const previous = await this.get<RepoImageEntry>(keys.repoImage(name, entry.id));
+      const checksum = entry.checksum ?? previous?.checksum;
+      ops.push({ type: 'put', key: keys.repoImage(name, entry.id), value: checksum ? { id: entry.id, checksum } : { id: entry.id } });
+    }
+    await this.batch(ops);
+  }
+}

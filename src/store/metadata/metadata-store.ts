@@ -1,0 +1,43 @@
+/**
+ * The metadata store interface: every record the registry keeps besides layer bytes.
+ * Methods are domain operations, so each backend decides how to make them atomic.
+ * test/store/metadata-store.contract.ts is the behaviour every implementation must pass.
+ */
+import type { ImageId, RepoName, Tag } from '../../domain/names.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord } from '../../domain/records.js';
+
+export interface MetadataStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap liveness check (a read). */
+  ping(): Promise<void>;
+
+  getImage(id: ImageId): Promise<ImageRecord | null>;
+  /** The image JSON bytes exactly as uploaded. */
+  getImageJson(id: ImageId): Promise<Buffer | null>;
+  getAncestry(id: ImageId): Promise<ImageId[] | null>;
+  /** Writes the record, its JSON bytes and its ancestry atomically (PUT json). */
+  putImage(record: ImageRecord, json: Buffer, ancestry: ImageId[]): Promise<void>;
+  /** Replaces the record only (layer uploaded, image completed). */
+  updateImage(record: ImageRecord): Promise<void>;
+  listImages(): AsyncIterable<ImageRecord>;
+
+  getRepo(name: RepoName): Promise<RepoRecord | null>;
+  putRepo(name: RepoName, record: RepoRecord): Promise<void>;
+  /** Removes the repository, all its tags and its image list atomically; false if absent. */
+  deleteRepo(name: RepoName): Promise<boolean>;
+  listRepos(): AsyncIterable<RepoRecord>;
+
+  getTag(name: RepoName, tag: Tag): Promise<TagRecord | null>;
+  /** All tags of a repository, sorted by tag name. */
+  listTags(name: RepoName): Promise<Array<[Tag, TagRecord]>>;
+  /** Sets a tag and writes its repository record atomically. */
+  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord): Promise<void>;
+  /** False when the tag did not exist. */
+  deleteTag(name: RepoName, tag: Tag): Promise<boolean>;
+
+  /** The Index image list, sorted by id. */
+  getRepoImages(name: RepoName): Promise<RepoImageEntry[]>;
+  /** Merges entries by id into the image list (an entry's checksum replaces the old one). */
+  mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void>;
+}
