@@ -9,6 +9,8 @@ import { NO_CACHE, sendJson } from './respond.js';
 export interface RegistryState {
   log: Logger;
   requestId: string;
+  /** Body bytes received, when a route counted them (streamed uploads). */
+  bytesIn?: number;
 }
 
 /** First in the chain: turns every error into a status and a `{"error": "..."}` body. */
@@ -71,7 +73,6 @@ export function requestLog(root: Logger) {
     state.log = log;
     state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
-    const bytesInBefore = ctx.req.socket.bytesRead;
     ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       log.info(
@@ -79,7 +80,7 @@ export function requestLog(root: Logger) {
           method: ctx.method,
           path: ctx.path,
           status: ctx.status,
-          bytesIn: ctx.req.socket.bytesRead - bytesInBefore,
+          bytesIn: state.bytesIn ?? (Number(ctx.req.headers['content-length']) || 0),
           bytesOut: ctx.res.getHeader('Content-Length') !== undefined ? Number(ctx.res.getHeader('Content-Length')) : undefined,
           ms: Math.round(ms * 100) / 100,
           aborted: !ctx.res.writableFinished || undefined,

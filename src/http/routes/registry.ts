@@ -11,6 +11,7 @@ import { ANONYMOUS } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import { jsonBody, readRawBody } from '../body.js';
+import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { IMMUTABLE, NO_CACHE, sendJson } from '../respond.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -53,7 +54,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
   router.put('/v1/images/:id/layer', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
-    await images.putLayer(id, ctx.req);
+    (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, ctx.req)).size;
     sendJson(ctx, 200, true);
   });
 

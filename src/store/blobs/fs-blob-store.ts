@@ -2,6 +2,7 @@
  * Blob store on the local filesystem: temp file → fsync → rename into the content address
  * (layout in blob-paths.ts). Reads use large buffers: the 64 KiB default costs throughput.
  */
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,21 +33,18 @@ export class FsBlobStore implements BlobStore {
 
   async createWriter(): Promise<BlobWriter> {
     const tmp = this.paths.newTemp();
-    const handle = await fs.open(tmp, 'wx', 0o644);
-    const stream = handle.createWriteStream({ autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
+    // flush: the file is fsynced before its descriptor closes, so once the stream has
+    // closed the bytes are durable and can be linked into place.
+    const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let state: 'open' | 'committed' | 'aborted' = 'open';
-    const closeHandle = async () => {
-      stream.destroy();
-      await handle.close().catch(() => undefined);
-    };
     return {
       stream,
       commit: async (digest: string) => {
         if (state !== 'open') throw new Error(`blob writer already ${state}`);
         const target = this.paths.blob(digest);
         if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
-        await handle.sync();
-        await handle.close();
+        await closed;
         state = 'committed';
         await fs.mkdir(path.dirname(target), { recursive: true });
         try {
@@ -64,7 +62,8 @@ export class FsBlobStore implements BlobStore {
       abort: async () => {
         if (state !== 'open') return;
         state = 'aborted';
-        await closeHandle();
+        stream.destroy();
+        await closed;
         await fs.rm(tmp, { force: true });
       },
     };
