@@ -5,10 +5,12 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config/schema.js';
+import { authenticate } from './http/authenticate.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
 import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
+import { addUserRoutes } from './http/routes/users.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -30,12 +32,20 @@ export function createApp(deps: AppDeps): Koa {
   const repoRoutes = new RepoRoutes();
   const common = { access: services.access, maxJsonBytes: config.max_json_bytes };
   addRegistryRoutes(router, repoRoutes, { ...common, images: services.images, repos: services.repos });
-  addIndexRoutes(router, repoRoutes, { ...common, repos: services.repos });
+  addIndexRoutes(router, repoRoutes, {
+    ...common,
+    repos: services.repos,
+    tokens: services.tokens,
+    search: services.search,
+    endpoints: config.endpoints,
+  });
+  addUserRoutes(router, { users: services.users, maxJsonBytes: config.max_json_bytes });
   repoRoutes.mount(router);
 
   app.use(errorHandler());
   app.use(requestLog(logger));
   app.use(dockerHeaders(VERSION, config.flavor));
+  app.use(authenticate(services.users, services.tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -23,8 +23,30 @@ export const configSchema = z
     log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the JSON log on stdout.'),
     standalone: z
       .boolean()
+      .default(false)
+      .describe('Run without authorization: anyone may read and write (trusted networks and tests only).'),
+    signup_enabled: z
+      .boolean()
       .default(true)
-      .describe('Run without authentication: anyone may read and write (trusted networks and tests only).'),
+      .describe('Allow self sign-up through POST /v1/users/ (the docker login flow); false: accounts come from an admin.'),
+    bcrypt_cost: z.number().int().min(4).max(15).default(10).describe('bcrypt cost factor for new password hashes.'),
+    token_ttl_seconds: z
+      .number()
+      .int()
+      .min(10)
+      .default(3600)
+      .describe('Lifetime of the tokens the Index hands out (X-Docker-Token).'),
+    endpoints: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9.:\[\]-]+(\s*,\s*[A-Za-z0-9.:\[\]-]+)*$/)
+      .default('')
+      .describe('X-Docker-Endpoints sent to clients (host:port, comma-separated); empty: the Host the client used.'),
+    admin_username: z
+      .string()
+      .default('')
+      .describe('First admin account, created at start if it does not exist (empty: none).'),
+    admin_password: z.string().default('').describe('Password of admin_username (at least 5 characters).'),
+    admin_email: z.string().default('').describe('E-mail of admin_username (default: <name>@localhost).'),
     max_json_bytes: z
       .number()
       .int()
@@ -32,7 +54,12 @@ export const configSchema = z
       .default(1024 * 1024)
       .describe('Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.admin_username && c.admin_password.length < 5) {
+      ctx.addIssue({ code: 'custom', path: ['admin_password'], message: 'required (at least 5 characters) when admin_username is set' });
+    }
+  });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 

@@ -47,6 +47,9 @@ export interface TagRecord {
 
 export type RepoAccess = 'public' | 'private';
 
+/** What a collaborator may do on a repository (owners and admins may do everything). */
+export type Permission = 'read' | 'write' | 'admin';
+
 export interface RepoRecord {
   namespace: string;
   repository: string;
@@ -55,6 +58,18 @@ export interface RepoRecord {
   createdAt: string;
   /** Client facts of the most recent tag PUT in this repository. */
   lastTagInfo: ClientInfo | null;
+  /** Users given access besides the namespace owner and the admins. */
+  collaborators?: Record<string, Permission>;
+}
+
+export interface UserRecord {
+  name: string;
+  email: string;
+  /** bcrypt hash of the password. */
+  passwordHash: string;
+  active: boolean;
+  admin: boolean;
+  createdAt: string;
 }
 
 /** One entry of a repository's image list (Index API). */

@@ -1,31 +1,131 @@
 /**
- * Access policy: the only place that decides who may do what. Routes state the resource
- * and the action they need; this answers by returning or throwing UNAUTHORIZED (who are
- * you?) or FORBIDDEN (you may not).
+ * Access policy: the only place that decides who may do what.
+ *
+ * - A user owns the namespace named after them; `library` and every other namespace
+ *   belong to the admins. Admins may do everything.
+ * - A repository is public (anyone may read) or private (owner, collaborators, admins).
+ *   Collaborators get read, write or admin on one repository.
+ * - Anonymous callers may only read public data; they never write.
+ * - A token (see tokens.ts) narrows its user's rights to one repository and one access:
+ *   read → read; write → read + write; delete → read + delete. The user behind it must
+ *   still hold the rights when the token is used.
+ * - Images belong to the repositories that list them or tag them (or an ancestor). An
+ *   image is readable through any repository the caller may read that holds it.
+ * - Standalone mode (config) switches all of this off: everyone may do everything.
+ *
+ * Routes name the resource and the action; this answers by returning, or by throwing
+ * UNAUTHORIZED (who are you?) or FORBIDDEN (you may not).
  */
 import { RegistryError } from '../domain/errors.js';
 import type { ImageId, RepoName } from '../domain/names.js';
+import type { Permission, RepoRecord, UserRecord } from '../domain/records.js';
+import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { TokenAccess } from './tokens.js';
 
-export type Action = 'read' | 'write' | 'delete' | 'admin';
+/** read: pull; write: push; untag: delete a tag; delete: delete the repository; admin: settings. */
+export type RepoAction = 'read' | 'write' | 'untag' | 'delete' | 'admin';
+export type ImageAction = 'read' | 'write';
 
-export type Principal = { kind: 'anonymous' };
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; user: UserRecord }
+  | { kind: 'token'; user: UserRecord | null; repo: RepoName; access: TokenAccess };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 
+const RANK: Record<Permission | 'none', number> = { none: 0, read: 1, write: 2, admin: 3 };
+const NEEDS: Record<RepoAction, Permission> = { read: 'read', write: 'write', untag: 'write', delete: 'admin', admin: 'admin' };
+/** Which token accesses allow an action (admin settings need real credentials). */
+const TOKEN_ALLOWS: Record<RepoAction, TokenAccess[]> = {
+  read: ['read', 'write', 'delete'],
+  write: ['write'],
+  untag: ['write', 'delete'],
+  delete: ['delete'],
+  admin: [],
+};
+
+export function userOf(principal: Principal): UserRecord | null {
+  return principal.kind === 'anonymous' ? null : principal.user;
+}
+
 export class AccessService {
-  constructor(private readonly standalone: boolean) {}
+  constructor(
+    private readonly standalone: boolean,
+    private readonly meta: MetadataStore,
+  ) {}
 
   get isStandalone(): boolean {
     return this.standalone;
   }
 
-  async authorizeRepo(_principal: Principal, repo: RepoName, action: Action): Promise<void> {
-    if (this.standalone) return;
-    throw new RegistryError('UNAUTHORIZED', `Authentication required to ${action} ${repo.full}`);
+  /** What `user` (null: anonymous) may do on a repository, existing (`record`) or not. */
+  permissionOf(user: UserRecord | null, repo: RepoName, record: RepoRecord | null): Permission | 'none' {
+    if (this.standalone) return 'admin';
+    if (user?.admin) return 'admin';
+    if (user && user.name === repo.namespace) return 'admin';
+    const granted = user ? record?.collaborators?.[user.name] : undefined;
+    if (granted) return granted;
+    return record?.access === 'public' ? 'read' : 'none';
   }
 
-  async authorizeImage(_principal: Principal, image: ImageId, action: Action): Promise<void> {
+  async authorizeRepo(principal: Principal, repo: RepoName, action: RepoAction): Promise<void> {
     if (this.standalone) return;
-    throw new RegistryError('UNAUTHORIZED', `Authentication required to ${action} image ${image}`);
+    if (principal.kind === 'token') this.checkTokenScope(principal, repo, action);
+    const record = await this.meta.getRepo(repo);
+    // Reading what does not exist is answered by a 404 from the service, not a 401.
+    if (!record && action === 'read') return;
+    this.require(principal, this.permissionOf(userOf(principal), repo, record), NEEDS[action], `${action} ${repo.full}`);
+  }
+
+  /** May the caller read every repository in `repos` (for search and listings)? */
+  canRead(principal: Principal, repo: RepoName, record: RepoRecord): boolean {
+    if (principal.kind === 'token' && principal.repo.full !== repo.full) return false;
+    return RANK[this.permissionOf(userOf(principal), repo, record)] >= RANK.read;
+  }
+
+  async authorizeImage(principal: Principal, id: ImageId, action: ImageAction): Promise<void> {
+    if (this.standalone) return;
+    const user = userOf(principal);
+    if (principal.kind === 'token') {
+      this.checkTokenScope(principal, principal.repo, action);
+      const record = await this.meta.getRepo(principal.repo);
+      const holders = await this.meta.reposOfImage(id);
+      const held = holders.some((r) => r.full === principal.repo.full);
+      // A new image may be uploaded through any repository the token may write to.
+      if (!held && !(action === 'write' && !(await this.meta.getImage(id)))) {
+        throw new RegistryError('FORBIDDEN', `Image ${id} does not belong to ${principal.repo.full}`);
+      }
+      this.require(principal, this.permissionOf(user, principal.repo, record), action, `${action} ${principal.repo.full}`);
+      return;
+    }
+    if (action === 'write') {
+      if (!user) throw new RegistryError('UNAUTHORIZED', 'Authentication required to push images');
+      return;
+    }
+    for (const repo of await this.meta.reposOfImage(id)) {
+      const record = await this.meta.getRepo(repo);
+      if (record && RANK[this.permissionOf(user, repo, record)] >= RANK.read) return;
+    }
+    if (user?.admin) return;
+    if (!user) throw new RegistryError('UNAUTHORIZED', `Authentication required to read image ${id}`);
+    // Not readable through any repository: answer as if it did not exist.
+    throw new RegistryError('NOT_FOUND', 'Image not found');
+  }
+
+  private checkTokenScope(principal: Extract<Principal, { kind: 'token' }>, repo: RepoName, action: RepoAction): void {
+    if (principal.repo.full !== repo.full) {
+      throw new RegistryError('FORBIDDEN', `Token is for ${principal.repo.full}, not ${repo.full}`);
+    }
+    if (!TOKEN_ALLOWS[action].includes(principal.access)) {
+      throw new RegistryError('FORBIDDEN', `A ${principal.access} token does not allow ${action}`);
+    }
+  }
+
+  private require(principal: Principal, have: Permission | 'none', need: Permission, what: string): void {
+    if (RANK[have] >= RANK[need]) return;
+    if (principal.kind === 'anonymous' || (principal.kind === 'token' && !principal.user)) {
+      throw new RegistryError('UNAUTHORIZED', `Authentication required to ${what}`);
+    }
+    throw new RegistryError('FORBIDDEN', `Access denied: you may not ${what}`);
   }
 }

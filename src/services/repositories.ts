@@ -6,7 +6,7 @@
 import { clientInfoFromUserAgent, DEFAULT_CLIENT_INFO } from '../domain/client-info.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
-import type { ClientInfo, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
+import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { ImageService } from './images.js';
 
@@ -54,7 +54,9 @@ export class RepositoryService {
     if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
     const info = clientInfoFromUserAgent(userAgent, this.now());
     const repo = (await this.meta.getRepo(name)) ?? this.newRecord(name);
-    await this.meta.putTag(name, tag, { imageId: body, info }, { ...repo, lastTagInfo: info });
+    // The tagged image and its ancestors join the repository's image list.
+    const ancestry = await this.images.getAncestry(body);
+    await this.meta.putTag(name, tag, { imageId: body, info }, { ...repo, lastTagInfo: info }, ancestry);
   }
 
   async deleteTag(name: RepoName, tag: Tag): Promise<void> {
@@ -75,16 +77,6 @@ export class RepositoryService {
     return (await this.get(name)).access;
   }
 
-  /** PUT …/properties with `{"access": "public"|"private"}`; creates the repository if needed. */
-  async setAccess(name: RepoName, body: unknown): Promise<void> {
-    const access = (body as { access?: unknown } | null)?.access;
-    if (access !== 'public' && access !== 'private') {
-      throw invalidInput('Invalid data: expected {"access": "public"} or {"access": "private"}');
-    }
-    const repo = await this.ensure(name);
-    await this.meta.putRepo(name, { ...repo, access });
-  }
-
   /** Deletes the repository with its tags and image list; its images become garbage. */
   async delete(name: RepoName): Promise<void> {
     if (!(await this.meta.deleteRepo(name))) throw notFound('Repository not found');
@@ -98,25 +90,60 @@ export class RepositoryService {
   }
 
   /**
-   * GET …/images (pull start): the stored list restricted to complete images, plus every
-   * image reachable from a tag (a repository pushed without the Index still lists them).
+   * GET …/images (pull start): the repository's image list (what the Index was told, and
+   * every image a tag reaches), restricted to complete images.
    */
   async listImages(name: RepoName): Promise<RepoImageEntry[]> {
     await this.get(name);
-    const out = new Map<ImageId, RepoImageEntry>();
+    const out: RepoImageEntry[] = [];
     for (const entry of await this.meta.getRepoImages(name)) {
       const image = await this.images.find(entry.id);
       if (image?.status !== 'complete') continue;
-      out.set(entry.id, { id: entry.id, checksum: entry.checksum ?? image.layer?.payloadChecksum });
+      const checksum = entry.checksum ?? image.layer?.payloadChecksum;
+      out.push(checksum ? { id: entry.id, checksum } : { id: entry.id });
     }
-    for (const [, tag] of await this.meta.listTags(name)) {
-      for (const id of await this.images.getAncestry(tag.imageId).catch(() => [] as ImageId[])) {
-        if (out.has(id)) continue;
-        const image = await this.images.find(id);
-        if (image?.status === 'complete') out.set(id, { id, checksum: image.layer?.payloadChecksum });
-      }
+    return out;
+  }
+
+  /** PUT …/properties: `access` and/or `description`; creates the repository if needed. */
+  async setProperties(name: RepoName, body: unknown): Promise<void> {
+    const props = (body ?? {}) as { access?: unknown; description?: unknown };
+    if (typeof props !== 'object' || Array.isArray(props) || (props.access === undefined && props.description === undefined)) {
+      throw invalidInput('Invalid data: expected {"access": "public"|"private"} and/or {"description": "..."}');
     }
-    return [...out.values()];
+    if (props.access !== undefined && props.access !== 'public' && props.access !== 'private') {
+      throw invalidInput('Invalid data: access must be "public" or "private"');
+    }
+    if (props.description !== undefined && (typeof props.description !== 'string' || props.description.length > 4096)) {
+      throw invalidInput('Invalid data: description must be a string of at most 4096 characters');
+    }
+    const repo = await this.ensure(name);
+    await this.meta.putRepo(name, {
+      ...repo,
+      ...(props.access !== undefined ? { access: props.access as RepoAccess } : {}),
+      ...(props.description !== undefined ? { description: props.description as string } : {}),
+    });
+  }
+
+  async collaborators(name: RepoName): Promise<Record<string, Permission>> {
+    return { ...((await this.get(name)).collaborators ?? {}) };
+  }
+
+  /** Grants `permission` to an existing user, or revokes it (null). */
+  async setCollaborator(name: RepoName, user: string, permission: unknown): Promise<void> {
+    if (permission !== null && permission !== 'read' && permission !== 'write' && permission !== 'admin') {
+      throw invalidInput('Invalid data: permission must be "read", "write" or "admin"');
+    }
+    const repo = await this.get(name);
+    const collaborators = { ...(repo.collaborators ?? {}) };
+    if (permission === null) {
+      if (!(user in collaborators)) throw notFound('Collaborator not found');
+      delete collaborators[user];
+    } else {
+      if (!(await this.meta.getUser(user))) throw notFound('User not found');
+      collaborators[user] = permission;
+    }
+    await this.meta.putRepo(name, { ...repo, collaborators });
   }
 
   private newRecord(name: RepoName): RepoRecord {

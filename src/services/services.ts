@@ -8,6 +8,9 @@ import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import { AccessService } from './access.js';
 import { ImageService } from './images.js';
 import { RepositoryService } from './repositories.js';
+import { SearchService } from './search.js';
+import { TokenService } from './tokens.js';
+import { UserService } from './users.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -15,24 +18,44 @@ export interface Services {
   images: ImageService;
   repos: RepositoryService;
   access: AccessService;
+  users: UserService;
+  tokens: TokenService;
+  search: SearchService;
   close(): Promise<void>;
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
+/** Opens the stores only (for CLI commands that need no HTTP). */
+export async function openStores(config: Config, logger: Logger): Promise<{ meta: MetadataStore; blobs: FsBlobStore }> {
   const blobs = new FsBlobStore(config.storage_root);
   const { removedTemp } = await blobs.init();
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
   const meta = new LevelMetadataStore(blobs.paths.db);
-  await meta.open();
+  try {
+    await meta.open();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
+      throw new Error(`the metadata database in ${blobs.paths.db} is in use by another process (one registry process per storage root)`);
+    }
+    throw err;
+  }
+  return { meta, blobs };
+}
+
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const { meta, blobs } = await openStores(config, logger);
   const images = new ImageService(meta, blobs);
   const repos = new RepositoryService(meta, images);
-  const access = new AccessService(config.standalone);
-  return {
-    meta,
-    blobs,
-    images,
-    repos,
-    access,
-    close: () => meta.close(),
-  };
+  const access = new AccessService(config.standalone, meta);
+  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+  const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const search = new SearchService(meta, access);
+  if (config.admin_username) {
+    const created = await users.ensureAdmin(
+      config.admin_username,
+      config.admin_password,
+      config.admin_email || `${config.admin_username}@localhost`,
+    );
+    if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
+  }
+  return { meta, blobs, images, repos, access, users, tokens, search, close: () => meta.close() };
 }

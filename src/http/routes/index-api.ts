@@ -1,39 +1,57 @@
 /**
- * Index (Hub) API v1, repository part: push start, image lists, delete-token, auth.
- * The Index tells the client where the registry is (`X-Docker-Endpoints`): the host the
- * client used, unless configured.
+ * Index (Hub) API v1, repository part: push start, image lists, tokens, delete, auth,
+ * collaborators, search. The Index tells the client where the registry is
+ * (`X-Docker-Endpoints`: configured, or the host the client used) and, when asked with
+ * `X-Docker-Token: true`, hands out a token for one repository and one access.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { AccessService } from '../../services/access.js';
+import { RegistryError } from '../../domain/errors.js';
+import { parseUsername, type RepoName } from '../../domain/names.js';
+import { userOf, type AccessService } from '../../services/access.js';
 import type { RepositoryService } from '../../services/repositories.js';
+import type { SearchService } from '../../services/search.js';
+import type { TokenAccess, TokenService } from '../../services/tokens.js';
+import { principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
 import { NO_CACHE, sendJson } from '../respond.js';
-import { principalOf } from './registry.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface IndexRouteDeps {
   repos: RepositoryService;
   access: AccessService;
+  tokens: TokenService;
+  search: SearchService;
   maxJsonBytes: number;
+  /** Fixed X-Docker-Endpoints value; empty: the Host header of the request. */
+  endpoints: string;
 }
 
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
-export function endpointsFor(ctx: Context): string {
-  const host = ctx.get('Host');
-  return HOST.test(host) ? host : `${ctx.req.socket.localAddress}:${ctx.req.socket.localPort}`;
-}
-
-export function addIndexRoutes(_router: Router, routes: RepoRoutes, deps: IndexRouteDeps): void {
-  const { repos, access } = deps;
+export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRouteDeps): void {
+  const { repos, access, tokens, search } = deps;
   const json = jsonBody(deps.maxJsonBytes);
+
+  const endpoints = (ctx: Context): string => {
+    if (deps.endpoints) return deps.endpoints;
+    const host = ctx.get('Host');
+    return HOST.test(host) ? host : `${ctx.req.socket.localAddress}:${ctx.req.socket.localPort}`;
+  };
+  /** Endpoints, plus a token when the client asked for one. */
+  const session = (ctx: Context, name: RepoName, tokenAccess: TokenAccess) => {
+    ctx.set('X-Docker-Endpoints', endpoints(ctx));
+    if (ctx.get('X-Docker-Token').toLowerCase() !== 'true') return;
+    const token = tokens.issue(userOf(principalOf(ctx))?.name ?? null, name, tokenAccess);
+    ctx.set('X-Docker-Token', token);
+    ctx.set('WWW-Authenticate', `Token ${token}`);
+  };
 
   // Push start: creates the repository and records the images the client will push.
   routes.add('put', '', [json], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'write');
     await repos.mergeImages(name, ctx.request.body);
-    ctx.set('X-Docker-Endpoints', endpointsFor(ctx));
+    session(ctx, name, 'write');
     sendJson(ctx, 200, '');
   });
   // Push end: the image list with checksums.
@@ -46,18 +64,65 @@ export function addIndexRoutes(_router: Router, routes: RepoRoutes, deps: IndexR
   routes.add('get', '/images', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     const list = await repos.listImages(name);
-    ctx.set('X-Docker-Endpoints', endpointsFor(ctx));
+    session(ctx, name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, list);
   });
-  // Old delete flow: only hands out a delete token; the data goes with DELETE …/.
+  // Old delete flow, step 1: a delete token; the data goes with DELETE …/ on the registry.
   routes.add('delete', '/images', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'delete');
-    ctx.set('X-Docker-Endpoints', endpointsFor(ctx));
+    await repos.get(name);
+    session(ctx, name, 'delete');
     ctx.status = 204;
   });
+  /**
+   * DELETE …/ is both the Index's and the registry's. Asked for a token (the Index's
+   * two-step flow), it answers 202 with a delete token and deletes nothing yet; otherwise
+   * (the registry side, or a direct call) it deletes the repository: 200.
+   */
+  routes.add('delete', '', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'delete');
+    if (ctx.get('X-Docker-Token').toLowerCase() === 'true') {
+      await repos.get(name);
+      session(ctx, name, 'delete');
+      sendJson(ctx, 202, '');
+      return;
+    }
+    await repos.delete(name);
+    sendJson(ctx, 200, true);
+  });
+  // Lets a registry check a token for a repository.
   routes.add('put', '/auth', [], async (ctx, name) => {
-    await access.authorizeRepo(principalOf(ctx), name, 'read');
+    const principal = principalOf(ctx);
+    if (principal.kind !== 'token' && !access.isStandalone) throw new RegistryError('UNAUTHORIZED', 'A token is required');
+    await access.authorizeRepo(principal, name, 'read');
     sendJson(ctx, 200, 'OK');
+  });
+
+  // Collaborators (an extension: the v1 Index had no API for them).
+  const userParam = (ctx: Context) => parseUsername((ctx.params as { user: string }).user);
+  routes.add('get', '/collaborators', [], async (ctx, name) => {
+    await access.authorizeRepo(principalOf(ctx), name, 'admin');
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await repos.collaborators(name));
+  });
+  routes.add('put', '/collaborators/:user', [json], async (ctx, name) => {
+    const user = userParam(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'admin');
+    await repos.setCollaborator(name, user, (ctx.request.body as { permission?: unknown } | null)?.permission ?? 'missing');
+    sendJson(ctx, 200, true);
+  });
+  routes.add('delete', '/collaborators/:user', [], async (ctx, name) => {
+    const user = userParam(ctx);
+    await access.authorizeRepo(principalOf(ctx), name, 'admin');
+    await repos.setCollaborator(name, user, null);
+    sendJson(ctx, 200, true);
+  });
+
+  router.get('/v1/search', async (ctx) => {
+    const query = ctx.query as Record<string, string | string[] | undefined>;
+    const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+    ctx.set('Cache-Control', NO_CACHE);
+    sendJson(ctx, 200, await search.search(principalOf(ctx), first(query.q) ?? '', first(query.n), first(query.page)));
   });
 }

@@ -6,10 +6,10 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import { parseImageId, parseTag } from '../../domain/names.js';
-import type { AccessService, Principal } from '../../services/access.js';
-import { ANONYMOUS } from '../../services/access.js';
+import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { RepositoryService } from '../../services/repositories.js';
+import { principalOf } from '../authenticate.js';
 import { jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
@@ -21,10 +21,6 @@ export interface RegistryRouteDeps {
   repos: RepositoryService;
   access: AccessService;
   maxJsonBytes: number;
-}
-
-export function principalOf(ctx: Context): Principal {
-  return (ctx.state as { principal?: Principal }).principal ?? ANONYMOUS;
 }
 
 /** Adds the Registry API to `router` (fixed paths) and `routes` (repository paths). */
@@ -169,12 +165,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
   });
   routes.add('put', '/properties', [json], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'admin');
-    await repos.setAccess(name, ctx.request.body);
-    sendJson(ctx, 200, true);
-  });
-  routes.add('delete', '', [], async (ctx, name) => {
-    await access.authorizeRepo(principalOf(ctx), name, 'delete');
-    await repos.delete(name);
+    await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
   });
 }

@@ -10,12 +10,18 @@
  *   ancestry!<id>                         ImageId[]: [id, parent, grandparent, …]
  *   repo!<ns>/<repo>                      RepoRecord: access, description, last tag info
  *   tag!<ns>/<repo>!<tag>                 TagRecord: image id + client info of the PUT
- *   repoimg!<ns>/<repo>!<id>              RepoImageEntry: the Index image list, one key
- *                                         per image so concurrent merges never lose one
+ *   repoimg!<ns>/<repo>!<id>              RepoImageEntry: the repository's image list (what
+ *                                         the Index lists, plus the ancestry of every tag
+ *                                         set), one key per image so merges never lose one
+ *   imgrepo!<id>!<ns>/<repo>              true: reverse of repoimg (which repositories hold
+ *                                         an image), written in the same batches
+ *   user!<name>                           UserRecord (bcrypt hash, e-mail, active, admin)
+ *   email!<email>                         string: the user name owning that e-mail
  *   meta!schema                           number: schema version of this database
  *
  * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
- * + its repository record; a repository delete with all its tags and image-list entries.
+ * + its repository record + its image-list links; a repository delete with all its tags,
+ * image-list entries and reverse links; a user with its e-mail index.
  */
 import type { ImageId, RepoName, Tag } from '../../domain/names.js';
 
@@ -31,6 +37,9 @@ export const keys = {
   repo: (name: RepoName) => `repo!${name.full}`,
   tag: (name: RepoName, tag: Tag) => `tag!${name.full}!${tag}`,
   repoImage: (name: RepoName, id: ImageId) => `repoimg!${name.full}!${id}`,
+  imageRepo: (id: ImageId, name: RepoName) => `imgrepo!${id}!${name.full}`,
+  user: (name: string) => `user!${name}`,
+  email: (email: string) => `email!${email}`,
 };
 
 export interface KeyRange {
@@ -47,6 +56,8 @@ export const ranges = {
   repos: () => prefixRange('repo!'),
   tags: (name: RepoName) => prefixRange(`tag!${name.full}!`),
   repoImages: (name: RepoName) => prefixRange(`repoimg!${name.full}!`),
+  imageRepos: (id: ImageId) => prefixRange(`imgrepo!${id}!`),
+  users: () => prefixRange('user!'),
 };
 
 /** The last `!`-separated part of a key (a tag or an image id in the ranges above). */

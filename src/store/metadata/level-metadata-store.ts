@@ -3,8 +3,8 @@
  * registry must be the only process using a storage root.
  */
 import { Level } from 'level';
-import type { ImageId, RepoName, Tag } from '../../domain/names.js';
-import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord } from '../../domain/records.js';
+import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
 import type { MetadataStore } from './metadata-store.js';
 
@@ -88,7 +88,9 @@ export class LevelMetadataStore implements MetadataStore {
     if ((await this.getRepo(name)) === null) return false;
     const ops: Op[] = [{ type: 'del', key: keys.repo(name) }];
     for await (const key of this.db.keys(ranges.tags(name))) ops.push({ type: 'del', key });
-    for await (const key of this.db.keys(ranges.repoImages(name))) ops.push({ type: 'del', key });
+    for await (const key of this.db.keys(ranges.repoImages(name))) {
+      ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
+    }
     await this.batch(ops);
     return true;
   }
@@ -109,11 +111,16 @@ export class LevelMetadataStore implements MetadataStore {
     return out;
   }
 
-  async putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord): Promise<void> {
-    await this.batch([
+  async putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link: ImageId[] = []): Promise<void> {
+    const ops: Op[] = [
       { type: 'put', key: keys.tag(name, tag), value: record },
       { type: 'put', key: keys.repo(name), value: repo },
-    ]);
+    ];
+    for (const id of link) {
+      // Keep an entry that exists (it may carry a checksum from the Index image list).
+      if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
+    }
+    await this.batch(ops);
   }
 
   async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
@@ -135,8 +142,43 @@ export class LevelMetadataStore implements MetadataStore {
     for (const entry of entries) {
       const previous = await this.get<RepoImageEntry>(keys.repoImage(name, entry.id));
       const checksum = entry.checksum ?? previous?.checksum;
-      ops.push({ type: 'put', key: keys.repoImage(name, entry.id), value: checksum ? { id: entry.id, checksum } : { id: entry.id } });
+      ops.push(...this.linkOps(name, checksum ? { id: entry.id, checksum } : { id: entry.id }));
     }
     await this.batch(ops);
+  }
+
+  /** An image-list entry and its reverse link. */
+  private linkOps(name: RepoName, entry: RepoImageEntry): Op[] {
+    return [
+      { type: 'put', key: keys.repoImage(name, entry.id), value: entry },
+      { type: 'put', key: keys.imageRepo(entry.id, name), value: true },
+    ];
+  }
+
+  async reposOfImage(id: ImageId): Promise<RepoName[]> {
+    const out: RepoName[] = [];
+    for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseRepoPath(lastPart(key)));
+    return out;
+  }
+
+  getUser(name: string): Promise<UserRecord | null> {
+    return this.get<UserRecord>(keys.user(name));
+  }
+
+  getUserNameByEmail(email: string): Promise<string | null> {
+    return this.get<string>(keys.email(email));
+  }
+
+  async putUser(user: UserRecord, previousEmail?: string): Promise<void> {
+    const ops: Op[] = [
+      { type: 'put', key: keys.user(user.name), value: user },
+      { type: 'put', key: keys.email(user.email), value: user.name },
+    ];
+    if (previousEmail && previousEmail !== user.email) ops.push({ type: 'del', key: keys.email(previousEmail) });
+    await this.batch(ops);
+  }
+
+  async *listUsers(): AsyncIterable<UserRecord> {
+    for await (const value of this.db.values(ranges.users())) yield value as UserRecord;
   }
 }

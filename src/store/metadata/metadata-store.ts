@@ -4,7 +4,7 @@
  * test/store/metadata-store.contract.ts is the behaviour every implementation must pass.
  */
 import type { ImageId, RepoName, Tag } from '../../domain/names.js';
-import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord } from '../../domain/records.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../domain/records.js';
 
 export interface MetadataStore {
   open(): Promise<void>;
@@ -31,8 +31,11 @@ export interface MetadataStore {
   getTag(name: RepoName, tag: Tag): Promise<TagRecord | null>;
   /** All tags of a repository, sorted by tag name. */
   listTags(name: RepoName): Promise<Array<[Tag, TagRecord]>>;
-  /** Sets a tag and writes its repository record atomically. */
-  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord): Promise<void>;
+  /**
+   * Sets a tag, writes its repository record and adds `link` (the tagged image's ancestry)
+   * to the repository's image list, atomically.
+   */
+  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link?: ImageId[]): Promise<void>;
   /** False when the tag did not exist. */
   deleteTag(name: RepoName, tag: Tag): Promise<boolean>;
 
@@ -40,4 +43,12 @@ export interface MetadataStore {
   getRepoImages(name: RepoName): Promise<RepoImageEntry[]>;
   /** Merges entries by id into the image list (an entry's checksum replaces the old one). */
   mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void>;
+  /** The repositories whose image list holds `id` (reverse of the image lists). */
+  reposOfImage(id: ImageId): Promise<RepoName[]>;
+
+  getUser(name: string): Promise<UserRecord | null>;
+  getUserNameByEmail(email: string): Promise<string | null>;
+  /** Writes the user and its e-mail index; `previousEmail` is released if it changed. */
+  putUser(user: UserRecord, previousEmail?: string): Promise<void>;
+  listUsers(): AsyncIterable<UserRecord>;
 }

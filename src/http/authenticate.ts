@@ -1,0 +1,56 @@
+/**
+ * Who is calling: reads `Authorization` once per request (Basic user:password, or an
+ * Index token `Token signature=…`) and leaves the principal in ctx.state. Bad credentials
+ * are answered at once (401, or 403 for an inactive account), whatever the route;
+ * no credentials make the caller anonymous. The ping routes never look.
+ */
+import type { Context, Next } from 'koa';
+import { RegistryError } from '../domain/errors.js';
+import { ANONYMOUS, type Principal } from '../services/access.js';
+import type { TokenService } from '../services/tokens.js';
+import type { UserService } from '../services/users.js';
+
+const SKIP = new Set(['/_ping', '/v1/_ping']);
+
+export function principalOf(ctx: Context): Principal {
+  return (ctx.state as { principal?: Principal }).principal ?? ANONYMOUS;
+}
+
+export function authenticate(users: UserService, tokens: TokenService) {
+  return async (ctx: Context, next: Next) => {
+    const header = ctx.get('Authorization');
+    if (header && !SKIP.has(ctx.path)) {
+      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens);
+    }
+    await next();
+  };
+}
+
+async function resolve(header: string, users: UserService, tokens: TokenService): Promise<Principal> {
+  const space = header.indexOf(' ');
+  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
+  const value = space === -1 ? '' : header.slice(space + 1).trim();
+  if (scheme === 'basic') {
+    let decoded: string;
+    try {
+      decoded = Buffer.from(value, 'base64').toString('utf8');
+    } catch {
+      decoded = '';
+    }
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'Invalid Basic credentials');
+    const user = await users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+    return { kind: 'user', user };
+  }
+  if (scheme === 'token') {
+    const claims = tokens.verify(value);
+    let user = null;
+    if (claims.user) {
+      user = await users.get(claims.user);
+      if (!user) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
+      if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
+    }
+    return { kind: 'token', user, repo: claims.repo, access: claims.access };
+  }
+  throw new RegistryError('UNAUTHORIZED', 'Unsupported authorization scheme (use Basic or Token)');
+}

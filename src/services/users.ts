@@ -1,0 +1,224 @@
+/**
+ * Accounts: sign-up, password checks, updates, the first admin, htpasswd import.
+ * Passwords are bcrypt-hashed; a verified (name, password) pair is remembered for a short
+ * while so that Basic auth on every registry request does not pay bcrypt each time.
+ */
+import { createHash } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
+import { DEFAULT_NAMESPACE, parseUsername } from '../domain/names.js';
+import type { UserRecord } from '../domain/records.js';
+import type { MetadataStore } from '../store/metadata/metadata-store.js';
+
+export interface UserServiceOptions {
+  bcryptCost: number;
+  signupEnabled: boolean;
+  /** How long a verified password stays verified in memory (ms). */
+  credentialCacheMs?: number;
+}
+
+export interface NewUser {
+  username: unknown;
+  password: unknown;
+  email: unknown;
+}
+
+const EMAIL = /^[^@\s"',;<>]+@[^@\s"',;<>]+$/;
+const RESERVED = new Set([DEFAULT_NAMESPACE, 'admin', 'root', 'registry', 'v1', 'v2']);
+export const EXISTS_MESSAGE = 'Username or email already exists';
+
+export class UserService {
+  private readonly verified = new Map<string, { hash: string; until: number }>();
+  /** Serialises account writes: name and e-mail uniqueness are checked then written. */
+  private writeChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly options: UserServiceOptions,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get signupEnabled(): boolean {
+    return this.options.signupEnabled;
+  }
+
+  /** POST /v1/users/: a new, active, non-admin account. */
+  async signup(input: NewUser): Promise<void> {
+    const { name, email, password } = this.validate(input);
+    // An existing account answers the same whether sign-up is open or not: the docker
+    // CLI takes that answer as "now log in".
+    await this.serialised(async () => {
+      if ((await this.meta.getUser(name)) || (await this.meta.getUserNameByEmail(email))) {
+        throw invalidInput(EXISTS_MESSAGE);
+      }
+      if (!this.options.signupEnabled) {
+        throw new RegistryError('SIGNUP_DISABLED', 'Sign-up is disabled on this registry; ask an administrator for an account');
+      }
+      await this.meta.putUser(await this.record(name, email, password, false));
+    });
+  }
+
+  /** Creates or replaces an account (CLI, first admin from config). */
+  async upsert(input: NewUser & { admin: boolean }): Promise<'created' | 'updated'> {
+    const { name, email, password } = this.validate(input, { allowReserved: false });
+    return this.serialised(async () => {
+      const existing = await this.meta.getUser(name);
+      const owner = await this.meta.getUserNameByEmail(email);
+      if (owner && owner !== name) throw invalidInput(`E-mail already used by ${owner}`);
+      const record = await this.record(name, email, password, input.admin);
+      await this.meta.putUser(existing ? { ...record, createdAt: existing.createdAt, active: existing.active } : record, existing?.email);
+      this.verified.clear();
+      return existing ? 'updated' : 'created';
+    });
+  }
+
+  /** Ensures the configured first admin exists; an existing account is left as it is. */
+  async ensureAdmin(name: string, password: string, email: string): Promise<boolean> {
+    if (await this.meta.getUser(parseUsername(name))) return false;
+    await this.upsert({ username: name, password, email, admin: true });
+    return true;
+  }
+
+  /** Checks a password: UNAUTHORIZED when wrong or unknown, INACTIVE_ACCOUNT when disabled. */
+  async authenticate(name: string, password: string): Promise<UserRecord> {
+    const user = /^[a-z0-9_]{4,30}$/.test(name) ? await this.meta.getUser(name) : null;
+    if (!user || !(await this.passwordMatches(user, password))) {
+      throw new RegistryError('UNAUTHORIZED', 'Wrong login/password, please try again');
+    }
+    if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
+    return user;
+  }
+
+  /** PUT /v1/users/:name/: new e-mail and/or password. */
+  async update(name: string, body: unknown): Promise<void> {
+    const changes = (body ?? {}) as { email?: unknown; password?: unknown };
+    if (typeof changes !== 'object' || Array.isArray(changes)) throw invalidInput('Invalid data');
+    await this.serialised(async () => {
+      const user = await this.meta.getUser(name);
+      if (!user) throw notFound('User not found');
+      let next: UserRecord = { ...user };
+      if (changes.email !== undefined) {
+        const email = validEmail(changes.email);
+        const owner = await this.meta.getUserNameByEmail(email);
+        if (owner && owner !== name) throw invalidInput(EXISTS_MESSAGE);
+        next.email = email;
+      }
+      if (changes.password !== undefined) {
+        next = { ...next, passwordHash: await bcrypt.hash(validPassword(changes.password), this.options.bcryptCost) };
+      }
+      await this.meta.putUser(next, user.email);
+      this.forgetUser(name);
+    });
+  }
+
+  async setActive(name: string, active: boolean): Promise<void> {
+    await this.serialised(async () => {
+      const user = await this.meta.getUser(parseUsername(name));
+      if (!user) throw notFound('User not found');
+      await this.meta.putUser({ ...user, active }, user.email);
+    });
+  }
+
+  get(name: string): Promise<UserRecord | null> {
+    return /^[a-z0-9_]{4,30}$/.test(name) ? this.meta.getUser(name) : Promise.resolve(null);
+  }
+
+  list(): AsyncIterable<UserRecord> {
+    return this.meta.listUsers();
+  }
+
+  /**
+   * Imports an Apache htpasswd file (bcrypt entries only: `name:$2y$…`). Existing users get
+   * the file's password; e-mail defaults to name@localhost for new ones.
+   */
+  async importHtpasswd(text: string): Promise<{ imported: string[]; skipped: Array<{ line: number; reason: string }> }> {
+    const imported: string[] = [];
+    const skipped: Array<{ line: number; reason: string }> = [];
+    const lines = text.split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].trim();
+      if (line === '' || line.startsWith('#')) continue;
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon);
+      const hash = line.slice(colon + 1).replace(/^\$2y\$/, '$2a$');
+      if (colon <= 0 || !/^[a-z0-9_]{4,30}$/.test(name)) {
+        skipped.push({ line: i + 1, reason: 'invalid user name' });
+        continue;
+      }
+      if (!/^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash)) {
+        skipped.push({ line: i + 1, reason: 'not a bcrypt entry (use htpasswd -B)' });
+        continue;
+      }
+      await this.serialised(async () => {
+        const existing = await this.meta.getUser(name);
+        const email = existing?.email ?? `${name}@localhost`;
+        const record: UserRecord = existing
+          ? { ...existing, passwordHash: hash }
+          : { name, email, passwordHash: hash, active: true, admin: false, createdAt: this.now().toISOString() };
+        await this.meta.putUser(record, existing?.email);
+        this.forgetUser(name);
+      });
+      imported.push(name);
+    }
+    return { imported, skipped };
+  }
+
+  private validate(input: NewUser, opts: { allowReserved?: boolean } = {}) {
+    if (input === null || typeof input !== 'object') throw invalidInput('Invalid data');
+    let name: string;
+    try {
+      name = parseUsername(input.username);
+    } catch {
+      throw invalidInput('Invalid username: expected 4 to 30 characters of [a-z0-9_]');
+    }
+    if (!opts.allowReserved && RESERVED.has(name)) throw invalidInput(`Username "${name}" is reserved`);
+    return { name, email: validEmail(input.email), password: validPassword(input.password) };
+  }
+
+  private async record(name: string, email: string, password: string, admin: boolean): Promise<UserRecord> {
+    return {
+      name,
+      email,
+      passwordHash: await bcrypt.hash(password, this.options.bcryptCost),
+      active: true,
+      admin,
+      createdAt: this.now().toISOString(),
+    };
+  }
+
+  private async passwordMatches(user: UserRecord, password: string): Promise<boolean> {
+    const key = createHash('sha256').update(user.name).update('\0').update(password).digest('hex');
+    const hit = this.verified.get(key);
+    const now = Date.now();
+    if (hit && hit.hash === user.passwordHash && hit.until > now) return true;
+    const ok = await bcrypt.compare(password, user.passwordHash);
+    if (ok) {
+      if (this.verified.size > 10_000) this.verified.clear();
+      this.verified.set(key, { hash: user.passwordHash, until: now + (this.options.credentialCacheMs ?? 60_000) });
+    }
+    return ok;
+  }
+
+  private forgetUser(_name: string): void {
+    // Entries are keyed by a hash of name+password; a changed hash already invalidates them,
+    // clearing simply frees the memory sooner.
+    this.verified.clear();
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(fn, fn);
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function validEmail(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 254 || !EMAIL.test(value)) throw invalidInput('Invalid e-mail address');
+  return value.toLowerCase();
+}
+
+function validPassword(value: unknown): string {
+  if (typeof value !== 'string' || value.length < 5) throw invalidInput('Invalid password: at least 5 characters');
+  if (Buffer.byteLength(value) > 72) throw invalidInput('Invalid password: at most 72 bytes');
+  return value;
+}
