@@ -135,10 +135,14 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.getTag(name, tag));
   });
-  routes.add('put', '/tags/:tag', [json], async (ctx, name) => {
+  // The body is a JSON string (the image id). Anything else, including a body that is not
+  // JSON at all (a bare id, an empty body), is 400 "Invalid data", as the reference server
+  // answers; so the body is parsed here rather than by the generic JSON parser.
+  routes.add('put', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'write');
-    await repos.putTag(name, tag, ctx.request.body, ctx.get('User-Agent'));
+    const body = parseJsonOrUndefined(await readRawBody(ctx, deps.maxJsonBytes));
+    await repos.putTag(name, tag, body, ctx.get('User-Agent'));
     sendJson(ctx, 200, true);
   });
   routes.add('delete', '/tags/:tag', [], async (ctx, name) => {
@@ -168,6 +172,15 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
   });
+}
+
+/** The parsed JSON value of `body`, or undefined when it is not UTF-8 JSON. */
+function parseJsonOrUndefined(body: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return undefined;
+  }
 }
 
 function single(value: string | string[] | undefined): string | undefined {
