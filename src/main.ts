@@ -1,19 +1,12 @@
-/** Entry point: config → logger → server; stops gracefully on SIGTERM/SIGINT. */
+/** The server entry point: config → logger → server; stops gracefully on SIGTERM/SIGINT. */
 import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { isMain } from './is-main.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`registry: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+/** Starts the registry and keeps it running until a signal stops it. */
+export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.log_level);
   const running = await startServer(config, logger);
   logger.info({ url: running.url, storage: config.storage_root, standalone: config.standalone }, 'registry listening');
@@ -32,7 +25,19 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((err) => {
-  process.stderr.write(`registry: failed to start: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`registry: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  runServer(config).catch((err) => {
+    process.stderr.write(`registry: failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
