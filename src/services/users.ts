@@ -60,7 +60,8 @@ export class UserService {
 
   /** Creates or replaces an account (CLI, first admin from config). */
   async upsert(input: NewUser & { admin: boolean }): Promise<'created' | 'updated'> {
-    const { name, email, password } = this.validate(input, { allowReserved: false });
+    // Operators may use reserved names (an account called "admin"), never the library namespace.
+    const { name, email, password } = this.validate(input, { allowReserved: true });
     return this.serialised(async () => {
       const existing = await this.meta.getUser(name);
       const owner = await this.meta.getUserNameByEmail(email);
@@ -171,7 +172,9 @@ export class UserService {
     } catch {
       throw invalidInput('Invalid username: expected 4 to 30 characters of [a-z0-9_]');
     }
-    if (!opts.allowReserved && RESERVED.has(name)) throw invalidInput(`Username "${name}" is reserved`);
+    if (name === DEFAULT_NAMESPACE || (!opts.allowReserved && RESERVED.has(name))) {
+      throw invalidInput(`Username "${name}" is reserved`);
+    }
     return { name, email: validEmail(input.email), password: validPassword(input.password) };
   }
 
