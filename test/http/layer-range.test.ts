@@ -177,12 +177,25 @@ describe('[GET /v1/images/:id/layer]', () => {
       }
     });
 
+    it('304 for If-None-Match with the weak form of the ETag or "*" (weak comparison, RFC 9110 13.1.2)', async () => {
+      for (const header of [`W/${etagOf(layer)}`, '*', `"x",W/${etagOf(layer)}`]) {
+        const res = await get(url, { 'If-None-Match': header });
+        assert.equal(res.status, 304, header);
+        assert.equal(res.body.length, 0, header);
+      }
+    });
+
     it('200 for If-None-Match with another ETag', async () => {
       assertFull(await get(url, { 'If-None-Match': '"sha256:0000"' }));
     });
 
     it('200 with the whole layer for If-Range with a different ETag', async () => {
       assertFull(await get(url, { Range: 'bytes=0-9', 'If-Range': '"sha256:not-this-one"' }));
+    });
+
+    it('200 with the whole layer for If-Range with the weak ETag or a date (strong comparison only)', async () => {
+      assertFull(await get(url, { Range: 'bytes=0-9', 'If-Range': `W/${etagOf(layer)}` }));
+      assertFull(await get(url, { Range: 'bytes=0-9', 'If-Range': 'Wed, 21 Oct 2015 07:28:00 GMT' }));
     });
 
     it('206 for If-Range with the current ETag', async () => {

@@ -14,7 +14,7 @@ import { imageJson, pushImage } from '../helpers/v1.js';
 const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
 const DOCKER_UA = 'docker/1.5.0 go/go1.4 git-commit/a8a31ef kernel/3.13.0 os/linux arch/amd64';
-const OTHER_UA = 'docker/1.6.2 go/go1.4.2 git-commit/7c8fca2 kernel/4.0.0-1-ARM os/Linux arch/arm';
+const OTHER_UA = 'docker/1.6.2 go/go1.4.2 git-commit/7c8fca2 kernel/4.0.0-1-arm os/linux arch/arm';
 const BAD_TAG = 'Invalid tag name: expected [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
 const BAD_NS = 'Invalid namespace name: expected 2 to 255 characters of [a-z0-9_-]';
 const BAD_REPO = 'Invalid repository name: expected 1 to 255 characters of [a-z0-9_.-]';

@@ -95,7 +95,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     ctx.set('ETag', etag);
     ctx.set('Cache-Control', IMMUTABLE);
     ctx.type = 'application/octet-stream';
-    if (ctx.get('If-None-Match') && ctx.get('If-None-Match').split(/\s*,\s*/).includes(etag)) {
+    if (noneMatch(ctx.get('If-None-Match'), etag)) {
       ctx.status = 304;
       return;
     }
@@ -171,6 +171,18 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     await access.authorizeRepo(principalOf(ctx), name, 'admin');
     await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
+  });
+}
+
+/**
+ * If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and
+ * `*` matches any existing representation.
+ */
+function noneMatch(header: string, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
 }
 
