@@ -4,6 +4,12 @@
  * and one bounded metadata record (PAX / GNU long names) in memory; entry data is never
  * buffered. Formats: v7, ustar (prefix), GNU (long names, base-256 numbers), PAX
  * (per-entry and global records, including SCHILY.xattr.*).
+ *
+ * Text fields (names, link names, user/group names, xattr keys and values) are "binary
+ * strings": one character per byte (latin1), exactly the bytes the archive holds. Tar
+ * names need not be UTF-8 and xattr values (security.capability) are binary; TarSum hashes
+ * the raw bytes, as the Go and Python implementations do. `Buffer.from(s, 'latin1')` gives
+ * the bytes back.
  */
 import { invalidInput } from './errors.js';
 
@@ -15,7 +21,10 @@ export interface TarHeader {
   size: number;
   /** Seconds since the epoch, truncated to an integer. */
   mtime: number;
-  /** The raw typeflag character ('0' for regular files; '\0' is normalised to '0'). */
+  /**
+   * The typeflag character. The old v7 '\0' is normalised: '5' when the name ends in '/'
+   * (a v7 directory, as Python's tarfile and Go's archive/tar read it), '0' otherwise.
+   */
   typeflag: string;
   linkname: string;
   uname: string;
@@ -123,14 +132,19 @@ export class TarParser {
       if (this.zeroBlocks >= 2) this.state = 'done';
       return;
     }
-    this.zeroBlocks = 0;
+    // A zero block is the end of the archive only when a second one follows (Go's
+    // archive/tar rejects a lone zero block followed by a header, and so do we).
+    if (this.zeroBlocks > 0) throw invalidInput('Layer is not a tar archive (zero block inside the archive)');
     if (!checksumOk(b)) throw invalidInput('Layer is not a tar archive (bad header checksum)');
 
-    const typeflag = b[156] === 0 ? '0' : String.fromCharCode(b[156]);
+    const typeflag = String.fromCharCode(b[156]);
     const size = readNumber(b, 124, 12);
-    const isUstar = b.toString('latin1', 257, 262) === 'ustar';
+    const magic = b.toString('latin1', 257, 263);
+    // POSIX ustar/PAX ("ustar\0") or old GNU ("ustar "): both carry uname/gname/devices.
+    const isUstar = magic === 'ustar\0' || magic === 'ustar ';
     let name = readString(b, 0, 100);
-    if (isUstar) {
+    // Only POSIX ustar has a name prefix; GNU keeps atime/ctime at offset 345.
+    if (magic === 'ustar\0') {
       const prefix = readString(b, 345, 155);
       if (prefix) name = `${prefix}/${name}`;
     }
@@ -166,8 +180,9 @@ export class TarParser {
       xattrs: { ...(this.global.xattrs ?? {}), ...(this.pending.xattrs ?? {}) },
     };
     this.pending = {};
+    if (typeflag === '\0') merged.typeflag = merged.name.endsWith('/') ? '5' : '0';
     this.visitor.header(merged);
-    const dataBytes = HEADER_ONLY.has(typeflag) ? 0 : merged.size;
+    const dataBytes = HEADER_ONLY.has(merged.typeflag) ? 0 : merged.size;
     this.remaining = dataBytes;
     this.padding = pad(dataBytes);
     if (dataBytes === 0) {
@@ -195,7 +210,7 @@ function pad(size: number): number {
 
 function cString(buf: Buffer): string {
   const nul = buf.indexOf(0);
-  return buf.toString('utf8', 0, nul === -1 ? buf.length : nul);
+  return buf.toString('latin1', 0, nul === -1 ? buf.length : nul);
 }
 
 function readString(b: Buffer, off: number, len: number): string {
@@ -232,16 +247,21 @@ function checksumOk(b: Buffer): boolean {
 function parsePax(buf: Buffer): Map<string, string> {
   const records = new Map<string, string>();
   let off = 0;
+  // Records are "<len> <key>=<value>\n", <len> counting the whole record. As Go's
+  // archive/tar does, a record that does not end where its length says is an error; only
+  // NUL padding may follow the last record.
   while (off < buf.length) {
+    if (buf[off] === 0 && buf.subarray(off).every((x) => x === 0)) break;
     const space = buf.indexOf(0x20, off);
-    if (space === -1) break;
-    const len = parseInt(buf.toString('latin1', off, space), 10);
-    if (!Number.isFinite(len) || len <= 0 || off + len > buf.length) {
+    const digits = space === -1 ? '' : buf.toString('latin1', off, space);
+    const len = /^[0-9]{1,9}$/.test(digits) ? parseInt(digits, 10) : NaN;
+    if (!Number.isFinite(len) || off + len > buf.length || space + 1 >= off + len || buf[off + len - 1] !== 0x0a) {
       throw invalidInput('Layer is not a tar archive (bad PAX record)');
     }
-    const record = buf.toString('utf8', space + 1, off + len - 1); // drop trailing \n
+    const record = buf.toString('latin1', space + 1, off + len - 1); // drop trailing \n
     const eq = record.indexOf('=');
-    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
+    if (eq <= 0) throw invalidInput('Layer is not a tar archive (bad PAX record)');
+    records.set(record.slice(0, eq), record.slice(eq + 1));
     off += len;
   }
   return records;

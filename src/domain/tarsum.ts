@@ -20,9 +20,15 @@ export function tarsumVersionOf(checksum: string): TarsumVersion | null {
   return prefix === 'tarsum' || prefix === 'tarsum.v1' ? prefix : null;
 }
 
+/**
+ * The selected header fields as a binary string (one char per byte: the parser's text
+ * fields are raw bytes). Directories are named with a trailing '/', as the reference
+ * (docker-registry's checksums.py) re-adds the slash Python's tarfile strips.
+ */
 function headerString(h: TarHeader, version: TarsumVersion): string {
+  const name = h.typeflag === '5' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
   const fields: Array<[string, string | number]> = [
-    ['name', h.name],
+    ['name', name],
     ['mode', h.mode],
     ['uid', h.uid],
     ['gid', h.gid],
@@ -58,7 +64,7 @@ export class TarsumStream {
   ) {
     this.parser = new TarParser({
       header: (h) => {
-        this.current = createHash('sha256').update(headerString(h, this.version), 'utf8');
+        this.current = createHash('sha256').update(headerString(h, this.version), 'latin1');
       },
       data: (chunk) => this.current?.update(chunk),
       entryEnd: () => {
@@ -91,9 +97,8 @@ export class TarsumStream {
     }
     if (this.gunzip && !this.failure) {
       const gz = this.gunzip;
-      await new Promise<void>((resolve) => {
-        gz.once('end', resolve);
-        gz.once('error', resolve);
+      await settled(gz, (done) => {
+        gz.once('end', done);
         gz.end();
       });
     }
@@ -104,7 +109,10 @@ export class TarsumStream {
         this.failure = err as Error;
       }
     }
-    if (this.failure) return null;
+    if (this.failure) {
+      this.gunzip?.destroy();
+      return null;
+    }
     const h = createHash('sha256').update(this.extra);
     for (const sum of [...this.sums].sort()) h.update(sum, 'latin1');
     return `${this.version}+sha256:${h.digest('hex')}`;
@@ -113,8 +121,14 @@ export class TarsumStream {
   private async push(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
     const gz = this.gunzip;
-    if (gz) await new Promise<void>((resolve) => gz.write(chunk, () => resolve()));
-    else this.feed(chunk);
+    if (!gz) {
+      this.feed(chunk);
+      return;
+    }
+    if (gz.destroyed) return;
+    // A zlib error destroys the stream without calling the pending write callback, so
+    // the write also ends on 'error' / 'close' (corrupt gzip used to hang the upload).
+    await settled(gz, (done) => gz.write(chunk, () => done()));
   }
 
   private decide(first: Buffer): void {
@@ -137,4 +151,18 @@ export class TarsumStream {
       this.failure = err as Error;
     }
   }
+}
+
+/** Resolves when `start`'s callback runs, or when the stream errors or closes. */
+function settled(stream: Gunzip, start: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('error', done);
+    stream.once('close', done);
+    start(done);
+  });
 }
