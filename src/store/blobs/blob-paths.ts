@@ -36,8 +36,8 @@ export class BlobPaths {
 
   /** The path of a blob; the digest is validated here, before it can become a path. */
   blob(digest: string): string {
-    const m = DIGEST.exec(digest);
-    if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(digest).slice(0, 80)}`);
+    const m = typeof digest === 'string' ? DIGEST.exec(digest) : null;
+    if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(String(digest)).slice(0, 80)}`);
     const hex = m[1];
     return path.join(this.blobs, hex.slice(0, 2), hex);
   }

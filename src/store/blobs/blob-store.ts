@@ -26,12 +26,18 @@ export interface BlobWriter {
   /**
    * Makes the written bytes durable and visible as `digest`. The caller must have verified
    * that `digest` is the sha256 of what was written. If the blob already exists (same
-   * content uploaded before), the new copy is dropped.
+   * content uploaded before), the new copy is dropped and the stored blob is never replaced.
+   * Rejects with INVALID_INPUT for a malformed digest (the upload stays open), and rejects
+   * if the stream has not finished. A commit that fails for any other reason ends the upload.
    */
   commit(digest: string): Promise<void>;
   abort(): Promise<void>;
 }
 
+/**
+ * Every method taking a digest accepts only `sha256:<64 lowercase hex>` and rejects anything
+ * else with INVALID_INPUT before the digest reaches a path, key or request.
+ */
 export interface BlobStore {
   /** Prepares the backend; removes uploads left behind by a previous run. */
   init(): Promise<{ removedTemp: number }>;
@@ -39,8 +45,10 @@ export interface BlobStore {
   /** Size of a blob, or null when it does not exist. */
   stat(digest: string): Promise<BlobInfo | null>;
   /**
-   * Opens the blob and streams its bytes (or `range`). Rejects with NOT_FOUND if absent.
-   * Once it resolves, the stream delivers the bytes even if the blob is deleted meanwhile.
+   * Opens the blob and streams its bytes (or `range`). Rejects with NOT_FOUND if absent,
+   * with INVALID_INPUT for a range that is not whole, non-negative offsets with start <= end
+   * (an `end` past the last byte stops at the last byte). Once it resolves, the stream
+   * delivers the bytes even if the blob is deleted meanwhile.
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
   /** Removes a blob; false when it did not exist. */

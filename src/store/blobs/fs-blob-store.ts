@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { notFound } from '../../domain/errors.js';
+import { invalidInput, notFound } from '../../domain/errors.js';
 import { BlobPaths } from './blob-paths.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
 
@@ -37,29 +37,35 @@ export class FsBlobStore implements BlobStore {
     // closed the bytes are durable and can be linked into place.
     const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    let state: 'open' | 'committed' | 'aborted' = 'open';
+    let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
     return {
       stream,
       commit: async (digest: string) => {
         if (state !== 'open') throw new Error(`blob writer already ${state}`);
         const target = this.paths.blob(digest);
         if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
-        await closed;
-        state = 'committed';
-        await fs.mkdir(path.dirname(target), { recursive: true });
+        state = 'committing';
         try {
-          // link() refuses to replace: an existing blob (same digest = same bytes) stays as it is.
-          await fs.link(tmp, target);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-            await fs.rm(tmp, { force: true });
-            throw err;
+          await closed;
+          await fs.mkdir(path.dirname(target), { recursive: true });
+          try {
+            // link() refuses to replace: an existing blob (same digest = same bytes) stays as it is.
+            await fs.link(tmp, target);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           }
+          await syncDir(path.dirname(target));
+          state = 'committed';
+        } catch (err) {
+          // A failed commit ends the upload: nothing is left for abort() to clean.
+          state = 'aborted';
+          throw err;
+        } finally {
+          await fs.rm(tmp, { force: true });
         }
-        await fs.rm(tmp, { force: true });
-        await syncDir(path.dirname(target));
       },
       abort: async () => {
+        // While a commit runs, the commit itself removes the temp file.
         if (state !== 'open') return;
         state = 'aborted';
         stream.destroy();
@@ -80,18 +86,27 @@ export class FsBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const file = this.paths.blob(digest);
+    if (range && !isValidRange(range)) {
+      throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
+    }
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(this.paths.blob(digest), 'r');
+      handle = await fs.open(file, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
       throw err;
     }
     // Once open, the bytes stay readable even if the blob is deleted meanwhile.
-    return handle.createReadStream({
-      highWaterMark: READ_BUFFER_BYTES,
-      ...(range ? { start: range.start, end: range.end } : {}),
-    });
+    try {
+      return handle.createReadStream({
+        highWaterMark: READ_BUFFER_BYTES,
+        ...(range ? { start: range.start, end: range.end } : {}),
+      });
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async delete(digest: string): Promise<boolean> {
@@ -125,6 +140,11 @@ export class FsBlobStore implements BlobStore {
       }
     }
   }
+}
+
+/** Whole, non-negative, ordered offsets (an `end` past the last byte is fine: reads stop at EOF). */
+function isValidRange(range: ByteRange): boolean {
+  return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -15,6 +15,7 @@ type Op =
 
 export class LevelMetadataStore implements MetadataStore {
   private readonly db: Level<string, Json>;
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(location: string) {
     this.db = new Level<string, Json>(location, { keyEncoding: 'utf8', valueEncoding: 'json' });
@@ -25,7 +26,9 @@ export class LevelMetadataStore implements MetadataStore {
     const version = await this.db.get(keys.schema());
     if (version === undefined) await this.db.put(keys.schema(), SCHEMA_VERSION);
     else if (version !== SCHEMA_VERSION) {
-      throw new Error(`metadata schema version ${String(version)} is not supported (expected ${SCHEMA_VERSION})`);
+      // Release the database: a refused open must not keep LevelDB's lock held.
+      await this.db.close();
+      throw new Error(`metadata schema version ${JSON.stringify(version)} is not supported (expected ${SCHEMA_VERSION})`);
     }
   }
 
@@ -40,6 +43,26 @@ export class LevelMetadataStore implements MetadataStore {
   private async get<T>(key: string): Promise<T | null> {
     const value = await this.db.get(key);
     return value === undefined ? null : (value as T);
+  }
+
+  /**
+   * Runs read-modify-write sequences on one repository's image list one at a time (merge,
+   * tag links, delete), so concurrent requests never overwrite each other's entries or
+   * checksums. LevelDB has one process per database, so an in-process queue is enough.
+   */
+  private async exclusive<T>(name: RepoName, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(name.full) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const mine = previous.then(() => done);
+    this.queues.set(name.full, mine);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.queues.get(name.full) === mine) this.queues.delete(name.full);
+    }
   }
 
   private async batch(ops: Op[]): Promise<void> {
@@ -84,15 +107,17 @@ export class LevelMetadataStore implements MetadataStore {
     await this.db.put(keys.repo(name), record);
   }
 
-  async deleteRepo(name: RepoName): Promise<boolean> {
-    if ((await this.getRepo(name)) === null) return false;
-    const ops: Op[] = [{ type: 'del', key: keys.repo(name) }];
-    for await (const key of this.db.keys(ranges.tags(name))) ops.push({ type: 'del', key });
-    for await (const key of this.db.keys(ranges.repoImages(name))) {
-      ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
-    }
-    await this.batch(ops);
-    return true;
+  deleteRepo(name: RepoName): Promise<boolean> {
+    return this.exclusive(name, async () => {
+      if ((await this.getRepo(name)) === null) return false;
+      const ops: Op[] = [{ type: 'del', key: keys.repo(name) }];
+      for await (const key of this.db.keys(ranges.tags(name))) ops.push({ type: 'del', key });
+      for await (const key of this.db.keys(ranges.repoImages(name))) {
+        ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
+      }
+      await this.batch(ops);
+      return true;
+    });
   }
 
   async *listRepos(): AsyncIterable<RepoRecord> {
@@ -111,16 +136,18 @@ export class LevelMetadataStore implements MetadataStore {
     return out;
   }
 
-  async putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link: ImageId[] = []): Promise<void> {
-    const ops: Op[] = [
-      { type: 'put', key: keys.tag(name, tag), value: record },
-      { type: 'put', key: keys.repo(name), value: repo },
-    ];
-    for (const id of link) {
-      // Keep an entry that exists (it may carry a checksum from the Index image list).
-      if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
-    }
-    await this.batch(ops);
+  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link: ImageId[] = []): Promise<void> {
+    return this.exclusive(name, async () => {
+      const ops: Op[] = [
+        { type: 'put', key: keys.tag(name, tag), value: record },
+        { type: 'put', key: keys.repo(name), value: repo },
+      ];
+      for (const id of new Set(link)) {
+        // Keep an entry that exists (it may carry a checksum from the Index image list).
+        if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
+      }
+      await this.batch(ops);
+    });
   }
 
   async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
@@ -138,13 +165,17 @@ export class LevelMetadataStore implements MetadataStore {
 
   async mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const ops: Op[] = [];
-    for (const entry of entries) {
-      const previous = await this.get<RepoImageEntry>(keys.repoImage(name, entry.id));
-      const checksum = entry.checksum ?? previous?.checksum;
-      ops.push(...this.linkOps(name, checksum ? { id: entry.id, checksum } : { id: entry.id }));
-    }
-    await this.batch(ops);
+    await this.exclusive(name, async () => {
+      // Fold the batch by id first: an id listed twice keeps the last checksum it was given.
+      const merged = new Map<ImageId, string | undefined>();
+      for (const entry of entries) merged.set(entry.id, entry.checksum || merged.get(entry.id));
+      const ops: Op[] = [];
+      for (const [id, given] of merged) {
+        const checksum = given ?? (await this.get<RepoImageEntry>(keys.repoImage(name, id)))?.checksum;
+        ops.push(...this.linkOps(name, checksum ? { id, checksum } : { id }));
+      }
+      await this.batch(ops);
+    });
   }
 
   /** An image-list entry and its reverse link. */

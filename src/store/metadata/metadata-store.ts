@@ -41,7 +41,11 @@ export interface MetadataStore {
 
   /** The Index image list, sorted by id. */
   getRepoImages(name: RepoName): Promise<RepoImageEntry[]>;
-  /** Merges entries by id into the image list (an entry's checksum replaces the old one). */
+  /**
+   * Merges entries by id into the image list: an entry's checksum replaces the old one, an
+   * entry without one keeps it (an id repeated in `entries`: its last checksum wins).
+   * Concurrent merges and tag links never lose an entry or a checksum.
+   */
   mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void>;
   /** The repositories whose image list holds `id` (reverse of the image lists). */
   reposOfImage(id: ImageId): Promise<RepoName[]>;

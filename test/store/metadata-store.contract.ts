@@ -1,0 +1,534 @@
+/**
+ * The behaviour every MetadataStore must have (see src/store/metadata/metadata-store.ts).
+ * Not a test entry point: a backend's own *.test.ts calls `metadataStoreContract`.
+ *
+ * The factory returns an OPEN store on fresh, empty storage. `reopen()` opens a new store
+ * on the same storage (the suite closes the previous one first), to check that data
+ * survives a restart. `cleanup` closes every store it handed out and removes the storage.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { parseImageId, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
+import type { ClientInfo, ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../src/domain/records.js';
+import type { MetadataStore } from '../../src/store/metadata/metadata-store.js';
+
+export interface MetadataStoreFixture {
+  store: MetadataStore;
+  reopen(): Promise<MetadataStore>;
+  cleanup(): Promise<void>;
+}
+
+export type MetadataStoreFactory = () => Promise<MetadataStoreFixture>;
+
+export function newId(): ImageId {
+  return parseImageId(randomBytes(32).toString('hex'));
+}
+
+export function makeImage(id: ImageId, parent: ImageId | null = null, extra: Partial<ImageRecord> = {}): ImageRecord {
+  return {
+    id,
+    parent,
+    status: 'pending',
+    jsonSize: 10,
+    claimedChecksum: null,
+    layer: null,
+    createdAt: '2024-01-02T03:04:05.000Z',
+    completedAt: null,
+    ...extra,
+  };
+}
+
+const INFO: ClientInfo = {
+  last_update: 1700000000,
+  docker_version: '1.5.0',
+  docker_go_version: 'go1.4',
+  arch: 'amd64',
+  os: 'linux',
+  kernel: '3.16.0-4-amd64',
+};
+
+export function makeRepo(name: RepoName, extra: Partial<RepoRecord> = {}): RepoRecord {
+  return {
+    namespace: name.namespace,
+    repository: name.repository,
+    access: 'public',
+    description: '',
+    createdAt: '2024-01-02T03:04:05.000Z',
+    lastTagInfo: null,
+    ...extra,
+  };
+}
+
+export function makeUser(name: string, extra: Partial<UserRecord> = {}): UserRecord {
+  return {
+    name,
+    email: `${name}@example.com`,
+    passwordHash: '$2a$10$abcdefghijklmnopqrstuuKp0wfGQ2nG1y1VbH4p3eRvKc0z7c1Gm',
+    active: true,
+    admin: false,
+    createdAt: '2024-01-02T03:04:05.000Z',
+    ...extra,
+  };
+}
+
+export function makeTag(imageId: ImageId, info: Partial<ClientInfo> = {}): TagRecord {
+  return { imageId, info: { ...INFO, ...info } };
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const repoKey = (r: RepoRecord) => `${r.namespace}/${r.repository}`;
+
+export function metadataStoreContract(name: string, factory: MetadataStoreFactory): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let fixture: MetadataStoreFixture;
+    let store: MetadataStore;
+
+    const app = parseRepoName('ns', 'app');
+    const app2 = parseRepoName('ns', 'app2');
+    const ap = parseRepoName('ns', 'ap');
+    const otherNs = parseRepoName('ns2', 'app');
+    const busybox = parseRepoName(undefined, 'busybox');
+    const latest = parseTag('latest');
+
+    beforeEach(async () => {
+      fixture = await factory();
+      store = fixture.store;
+    });
+
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    it('ping() resolves on an open store', async () => {
+      await store.ping();
+    });
+
+    describe('images', () => {
+      it('unknown ids give null for the record, the json and the ancestry', async () => {
+        const id = newId();
+        assert.equal(await store.getImage(id), null);
+        assert.equal(await store.getImageJson(id), null);
+        assert.equal(await store.getAncestry(id), null);
+      });
+
+      it('putImage stores the record, the json bytes and the ancestry', async () => {
+        const parent = newId();
+        const id = newId();
+        const record = makeImage(id, parent, { jsonSize: 42, claimedChecksum: 'tarsum+sha256:' + 'a'.repeat(64) });
+        const json = Buffer.from(`{"id":"${id}","parent":"${parent}"}`);
+        await store.putImage(record, json, [id, parent]);
+        assert.deepEqual(await store.getImage(id), record);
+        const got = await store.getImageJson(id);
+        assert.ok(Buffer.isBuffer(got), 'getImageJson returns a Buffer');
+        assert.ok(got.equals(json));
+        assert.deepEqual(await store.getAncestry(id), [id, parent]);
+      });
+
+      const jsons: Array<[string, Buffer]> = [
+        ['spacing, key order and a trailing newline', Buffer.from('{ "id" : "x",\n\t"b":1 ,"a":2}\n')],
+        ['UTF-8 text (é, ü, 日本, 🐳)', Buffer.from('{"comment":"é ü 日本 🐳"}', 'utf8')],
+        ['escaped unicode kept as escapes', Buffer.from('{"comment":"\\u00e9\\ud83d\\udc33"}')],
+        ['a UTF-8 BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"id":"bom"}')])],
+        ['bytes that are not valid UTF-8', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe9, 0xff, 0xfe, 0x80, 0xc3, 0x22, 0x7d])],
+        ['a NUL byte', Buffer.from([0x7b, 0x00, 0x7d])],
+        ['a UTF-16 LE BOM', Buffer.from([0xff, 0xfe, 0x7b, 0x00, 0x7d, 0x00])],
+      ];
+      for (const [title, json] of jsons) {
+        it(`keeps the json byte-exact: ${title}`, async () => {
+          const id = newId();
+          await store.putImage(makeImage(id, null, { jsonSize: json.length }), json, [id]);
+          const got = await store.getImageJson(id);
+          assert.ok(got, 'json stored');
+          assert.equal(got.toString('hex'), json.toString('hex'));
+        });
+      }
+
+      it('keeps a 512 KiB json byte-exact', async () => {
+        const id = newId();
+        const json = randomBytes(512 * 1024);
+        await store.putImage(makeImage(id), json, [id]);
+        assert.ok((await store.getImageJson(id))?.equals(json));
+      });
+
+      it('putImage of an existing id replaces record, json and ancestry', async () => {
+        const id = newId();
+        const parent = newId();
+        await store.putImage(makeImage(id, parent), Buffer.from('{"v":1}'), [id, parent]);
+        await store.putImage(makeImage(id, null, { jsonSize: 7 }), Buffer.from('{"v":2}'), [id]);
+        assert.deepEqual(await store.getImage(id), makeImage(id, null, { jsonSize: 7 }));
+        assert.equal((await store.getImageJson(id))?.toString(), '{"v":2}');
+        assert.deepEqual(await store.getAncestry(id), [id]);
+      });
+
+      it('updateImage replaces the record only; json and ancestry stay', async () => {
+        const id = newId();
+        const parent = newId();
+        const json = Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]);
+        await store.putImage(makeImage(id, parent), json, [id, parent]);
+        const complete = makeImage(id, parent, {
+          status: 'complete',
+          completedAt: '2024-01-02T03:05:00.000Z',
+          layer: { digest: 'sha256:' + 'b'.repeat(64), size: 1234, payloadChecksum: 'sha256:' + 'c'.repeat(64), tarsum: null },
+        });
+        await store.updateImage(complete);
+        assert.deepEqual(await store.getImage(id), complete);
+        assert.ok((await store.getImageJson(id))?.equals(json));
+        assert.deepEqual(await store.getAncestry(id), [id, parent]);
+      });
+
+      it('listImages yields every image record, and nothing else', async () => {
+        assert.deepEqual(await collect(store.listImages()), []);
+        const records: ImageRecord[] = [];
+        let parent: ImageId | null = null;
+        for (let i = 0; i < 5; i++) {
+          const id = newId();
+          const rec = makeImage(id, parent, { jsonSize: i });
+          records.push(rec);
+          await store.putImage(rec, Buffer.from(`{"n":${i}}`), parent ? [id, parent] : [id]);
+          parent = id;
+        }
+        // Other kinds of records must not show up as images.
+        await store.putTag(app, latest, makeTag(records[4].id), makeRepo(app));
+        await store.mergeRepoImages(app, records.map((r) => ({ id: r.id })));
+        const listed = await collect(store.listImages());
+        assert.deepEqual([...listed].sort(byId), [...records].sort(byId));
+      });
+    });
+
+    describe('repositories', () => {
+      it('getRepo is null when absent; putRepo then getRepo returns the record; putRepo replaces', async () => {
+        assert.equal(await store.getRepo(app), null);
+        const rec = makeRepo(app, { description: 'dé', lastTagInfo: INFO });
+        await store.putRepo(app, rec);
+        assert.deepEqual(await store.getRepo(app), rec);
+        assert.equal(await store.getRepo(app2), null);
+        assert.equal(await store.getRepo(ap), null);
+        const priv = { ...rec, access: 'private' as const };
+        await store.putRepo(app, priv);
+        assert.deepEqual(await store.getRepo(app), priv);
+      });
+
+      it('listRepos yields every repository once', async () => {
+        assert.deepEqual(await collect(store.listRepos()), []);
+        for (const n of [app, app2, ap, otherNs, busybox]) await store.putRepo(n, makeRepo(n));
+        await store.putRepo(app, makeRepo(app, { description: 'again' }));
+        const listed = (await collect(store.listRepos())).map(repoKey).sort();
+        assert.deepEqual(listed, ['library/busybox', 'ns/ap', 'ns/app', 'ns/app2', 'ns2/app']);
+      });
+
+      it('deleteRepo returns false when the repository does not exist', async () => {
+        assert.equal(await store.deleteRepo(app), false);
+        await store.putRepo(app2, makeRepo(app2));
+        assert.equal(await store.deleteRepo(app), false);
+        assert.deepEqual(await store.getRepo(app2), makeRepo(app2));
+      });
+
+      it('deleteRepo removes the repository with its tags and image list, and leaves ns/app2, ns/ap and ns2/app alone', async () => {
+        const ids = [newId(), newId(), newId()];
+        for (const id of ids) await store.putImage(makeImage(id), Buffer.from('{}'), [id]);
+        const neighbours = [app2, ap, otherNs];
+        for (const n of [app, ...neighbours]) {
+          await store.putTag(n, latest, makeTag(ids[0]), makeRepo(n));
+          await store.putTag(n, parseTag('v1'), makeTag(ids[1]), makeRepo(n));
+          await store.mergeRepoImages(n, ids.map((id) => ({ id, checksum: `sha256:${n.repository}` })));
+        }
+
+        assert.equal(await store.deleteRepo(app), true);
+        assert.equal(await store.getRepo(app), null);
+        assert.equal(await store.getTag(app, latest), null);
+        assert.deepEqual(await store.listTags(app), []);
+        assert.deepEqual(await store.getRepoImages(app), []);
+        assert.equal(await store.deleteRepo(app), false);
+
+        for (const n of neighbours) {
+          assert.deepEqual(await store.getRepo(n), makeRepo(n), n.full);
+          assert.deepEqual((await store.listTags(n)).map(([t]) => t), ['latest', 'v1'], n.full);
+          assert.equal((await store.getRepoImages(n)).length, 3, n.full);
+        }
+        assert.deepEqual((await collect(store.listRepos())).map(repoKey).sort(), ['ns/ap', 'ns/app2', 'ns2/app']);
+        for (const id of ids) assert.ok(await store.getImage(id), 'images are not deleted with a repository');
+      });
+
+      it('a deleted repository can be created again, empty', async () => {
+        const id = newId();
+        await store.putImage(makeImage(id), Buffer.from('{}'), [id]);
+        await store.putTag(app, latest, makeTag(id), makeRepo(app));
+        await store.mergeRepoImages(app, [{ id }]);
+        assert.equal(await store.deleteRepo(app), true);
+        await store.putRepo(app, makeRepo(app));
+        assert.deepEqual(await store.listTags(app), []);
+        assert.deepEqual(await store.getRepoImages(app), []);
+      });
+    });
+
+    describe('tags', () => {
+      it('getTag is null when absent; putTag then getTag returns the record; putTag replaces', async () => {
+        const a = newId();
+        const b = newId();
+        assert.equal(await store.getTag(app, latest), null);
+        await store.putTag(app, latest, makeTag(a), makeRepo(app));
+        assert.deepEqual(await store.getTag(app, latest), makeTag(a));
+        assert.equal(await store.getTag(app2, latest), null);
+        assert.equal(await store.getTag(ap, latest), null);
+        await store.putTag(app, latest, makeTag(b, { docker_version: '1.6.0' }), makeRepo(app));
+        assert.deepEqual(await store.getTag(app, latest), makeTag(b, { docker_version: '1.6.0' }));
+      });
+
+      it('putTag writes the repository record too', async () => {
+        const repo = makeRepo(app, { lastTagInfo: INFO, description: 'from putTag' });
+        await store.putTag(app, latest, makeTag(newId()), repo);
+        assert.deepEqual(await store.getRepo(app), repo);
+        assert.deepEqual((await collect(store.listRepos())).map(repoKey), ['ns/app']);
+        const updated = { ...repo, lastTagInfo: { ...INFO, docker_version: '1.7.0' } };
+        await store.putTag(app, parseTag('v2'), makeTag(newId()), updated);
+        assert.deepEqual(await store.getRepo(app), updated);
+      });
+
+      it('listTags returns every tag of the repository, sorted by name, and only its own', async () => {
+        assert.deepEqual(await store.listTags(app), []);
+        const names = ['latest', 'v1.0', 'V2', '_x', 'a', 'a.b', 'a-b', 'Z', '1.0', 'a_b', 'a'.repeat(128)];
+        const records = new Map<string, TagRecord>();
+        for (const t of [...names].reverse()) {
+          const rec = makeTag(newId());
+          records.set(t, rec);
+          await store.putTag(app, parseTag(t), rec, makeRepo(app));
+        }
+        for (const n of [app2, ap, otherNs]) await store.putTag(n, parseTag('other'), makeTag(newId()), makeRepo(n));
+        const listed = await store.listTags(app);
+        assert.deepEqual(listed.map(([t]) => t), [...names].sort());
+        for (const [t, rec] of listed) assert.deepEqual(rec, records.get(t));
+      });
+
+      it('putTag with a link adds those ids to the image list, keeping existing entries and their checksums', async () => {
+        const [a, b, c] = [newId(), newId(), newId()];
+        await store.mergeRepoImages(app, [{ id: a, checksum: 'sha256:kept' }]);
+        await store.putTag(app, latest, makeTag(b), makeRepo(app), [b, a]);
+        assert.deepEqual(await store.getRepoImages(app), [{ id: a, checksum: 'sha256:kept' }, { id: b }].sort(byId));
+        assert.deepEqual((await store.reposOfImage(b)).map((n) => n.full), ['ns/app']);
+        await store.putTag(app, parseTag('v1'), makeTag(c), makeRepo(app), [c, b, a]);
+        assert.deepEqual(await store.getRepoImages(app), [{ id: a, checksum: 'sha256:kept' }, { id: b }, { id: c }].sort(byId));
+        assert.deepEqual(await store.getRepoImages(app2), []);
+      });
+
+      it('putTag without a link leaves the image list alone', async () => {
+        const a = newId();
+        await store.putTag(app, latest, makeTag(a), makeRepo(app));
+        await store.putTag(app, parseTag('v1'), makeTag(a), makeRepo(app), []);
+        assert.deepEqual(await store.getRepoImages(app), []);
+        assert.deepEqual(await store.reposOfImage(a), []);
+      });
+
+      it('deleteTag returns true, then false; other tags stay', async () => {
+        const id = newId();
+        await store.putTag(app, latest, makeTag(id), makeRepo(app));
+        await store.putTag(app, parseTag('v1'), makeTag(id), makeRepo(app));
+        await store.putTag(app2, latest, makeTag(id), makeRepo(app2));
+        assert.equal(await store.deleteTag(app, latest), true);
+        assert.equal(await store.deleteTag(app, latest), false);
+        assert.equal(await store.getTag(app, latest), null);
+        assert.deepEqual((await store.listTags(app)).map(([t]) => t), ['v1']);
+        assert.deepEqual(await store.getTag(app2, latest), makeTag(id));
+        assert.ok(await store.getRepo(app), 'the repository stays');
+      });
+
+      it('deleteTag of a tag that never existed returns false', async () => {
+        assert.equal(await store.deleteTag(app, latest), false);
+      });
+    });
+
+    describe('repository image list', () => {
+      it('is empty for an unknown repository', async () => {
+        assert.deepEqual(await store.getRepoImages(app), []);
+      });
+
+      it('mergeRepoImages adds entries; getRepoImages returns them sorted by id', async () => {
+        const ids = Array.from({ length: 8 }, newId);
+        await store.mergeRepoImages(app, ids.slice(0, 4).map((id) => ({ id, checksum: `sha256:${id}` })));
+        await store.mergeRepoImages(app, ids.slice(4).map((id) => ({ id })));
+        const expected: RepoImageEntry[] = [
+          ...ids.slice(0, 4).map((id) => ({ id, checksum: `sha256:${id}` })),
+          ...ids.slice(4).map((id) => ({ id })),
+        ].sort(byId);
+        assert.deepEqual(await store.getRepoImages(app), expected);
+      });
+
+      it('merges by id: a new checksum replaces the old one, an entry without one keeps it', async () => {
+        const [a, b, c] = [newId(), newId(), newId()];
+        await store.mergeRepoImages(app, [{ id: a, checksum: 'sha256:old-a' }, { id: b, checksum: 'sha256:old-b' }]);
+        await store.mergeRepoImages(app, [{ id: a }, { id: b, checksum: 'sha256:new-b' }, { id: c }]);
+        assert.deepEqual(
+          await store.getRepoImages(app),
+          [
+            { id: a, checksum: 'sha256:old-a' },
+            { id: b, checksum: 'sha256:new-b' },
+            { id: c },
+          ].sort(byId),
+        );
+      });
+
+      it('an id repeated in one merge: the last checksum wins, a later entry without one keeps it', async () => {
+        const [a, b] = [newId(), newId()];
+        await store.mergeRepoImages(app, [
+          { id: a, checksum: 'sha256:first' },
+          { id: a },
+          { id: b, checksum: 'sha256:one' },
+          { id: b, checksum: 'sha256:two' },
+        ]);
+        assert.deepEqual(
+          await store.getRepoImages(app),
+          [
+            { id: a, checksum: 'sha256:first' },
+            { id: b, checksum: 'sha256:two' },
+          ].sort(byId),
+        );
+      });
+
+      it('concurrent merges never lose an entry or a checksum', async () => {
+        const ids = Array.from({ length: 20 }, newId);
+        await Promise.all([
+          store.mergeRepoImages(app, ids.map((id) => ({ id }))),
+          store.mergeRepoImages(app, ids.map((id) => ({ id, checksum: `sha256:${id}` }))),
+          store.mergeRepoImages(app, ids.map((id) => ({ id }))),
+          ...ids.map((id) => store.mergeRepoImages(app, [{ id }])),
+          ...ids.map((id, i) => store.putTag(app, parseTag(`t${i}`), makeTag(id), makeRepo(app), [id])),
+        ]);
+        assert.deepEqual(await store.getRepoImages(app), ids.map((id) => ({ id, checksum: `sha256:${id}` })).sort(byId));
+      });
+
+      it('merging an empty list changes nothing', async () => {
+        const id = newId();
+        await store.mergeRepoImages(app, [{ id, checksum: 'sha256:x' }]);
+        await store.mergeRepoImages(app, []);
+        await store.mergeRepoImages(app2, []);
+        assert.deepEqual(await store.getRepoImages(app), [{ id, checksum: 'sha256:x' }]);
+        assert.deepEqual(await store.getRepoImages(app2), []);
+      });
+
+      it('lists are per repository (ns/app vs ns/app2 vs ns/ap)', async () => {
+        const [a, b, c] = [newId(), newId(), newId()];
+        await store.mergeRepoImages(app, [{ id: a }]);
+        await store.mergeRepoImages(app2, [{ id: b }]);
+        await store.mergeRepoImages(ap, [{ id: c }]);
+        assert.deepEqual(await store.getRepoImages(app), [{ id: a }]);
+        assert.deepEqual(await store.getRepoImages(app2), [{ id: b }]);
+        assert.deepEqual(await store.getRepoImages(ap), [{ id: c }]);
+      });
+    });
+
+    describe('reposOfImage', () => {
+      it('is empty for an image no repository lists', async () => {
+        assert.deepEqual(await store.reposOfImage(newId()), []);
+      });
+
+      it('names every repository whose image list holds the image, and only those', async () => {
+        const id = newId();
+        const other = newId();
+        for (const n of [app, app2, busybox]) await store.mergeRepoImages(n, [{ id }]);
+        await store.mergeRepoImages(ap, [{ id: other }]);
+        const repos = await store.reposOfImage(id);
+        assert.deepEqual(repos.map((n) => n.full).sort(), ['library/busybox', 'ns/app', 'ns/app2']);
+        const lib = repos.find((n) => n.full === 'library/busybox');
+        assert.deepEqual(lib && { namespace: lib.namespace, repository: lib.repository }, { namespace: 'library', repository: 'busybox' });
+        assert.deepEqual((await store.reposOfImage(other)).map((n) => n.full), ['ns/ap']);
+      });
+
+      it('does not confuse an id with a longer id it is a prefix of', async () => {
+        const short = parseImageId('0123456789abcdef');
+        const long = parseImageId(`${short}${'e'.repeat(48)}`);
+        await store.mergeRepoImages(app, [{ id: long }]);
+        assert.deepEqual(await store.reposOfImage(short), []);
+        assert.deepEqual((await store.reposOfImage(long)).map((n) => n.full), ['ns/app']);
+      });
+
+      it('forgets a repository once it is deleted', async () => {
+        const id = newId();
+        await store.putTag(app, latest, makeTag(id), makeRepo(app), [id]);
+        await store.putTag(app2, latest, makeTag(id), makeRepo(app2), [id]);
+        assert.equal(await store.deleteRepo(app), true);
+        assert.deepEqual((await store.reposOfImage(id)).map((n) => n.full), ['ns/app2']);
+      });
+    });
+
+    describe('users', () => {
+      it('getUser and getUserNameByEmail are null when absent', async () => {
+        assert.equal(await store.getUser('alice'), null);
+        assert.equal(await store.getUserNameByEmail('alice@example.com'), null);
+      });
+
+      it('putUser stores the user and its e-mail index', async () => {
+        const alice = makeUser('alice', { admin: true });
+        await store.putUser(alice);
+        assert.deepEqual(await store.getUser('alice'), alice);
+        assert.equal(await store.getUserNameByEmail('alice@example.com'), 'alice');
+        assert.equal(await store.getUser('alic'), null);
+        assert.equal(await store.getUser('alice2'), null);
+      });
+
+      it('a changed e-mail releases the previous one; an unchanged one stays indexed', async () => {
+        await store.putUser(makeUser('alice'));
+        await store.putUser(makeUser('alice', { active: false }), 'alice@example.com');
+        assert.equal(await store.getUserNameByEmail('alice@example.com'), 'alice');
+        assert.equal((await store.getUser('alice'))?.active, false);
+        await store.putUser(makeUser('alice', { email: 'new@example.com' }), 'alice@example.com');
+        assert.equal(await store.getUserNameByEmail('alice@example.com'), null);
+        assert.equal(await store.getUserNameByEmail('new@example.com'), 'alice');
+        assert.equal((await store.getUser('alice'))?.email, 'new@example.com');
+      });
+
+      it('listUsers yields every user once, and nothing else', async () => {
+        assert.deepEqual(await collect(store.listUsers()), []);
+        const users = [makeUser('alice'), makeUser('bobby'), makeUser('user_1', { active: false })];
+        for (const u of users) await store.putUser(u);
+        await store.putUser(makeUser('bobby', { admin: true }), 'bobby@example.com');
+        await store.putRepo(app, makeRepo(app));
+        const listed = (await collect(store.listUsers())).sort((a, b) => (a.name < b.name ? -1 : 1));
+        assert.deepEqual(listed, [users[0], makeUser('bobby', { admin: true }), users[2]]);
+      });
+    });
+
+    it('everything survives close and reopen', async () => {
+      const parent = newId();
+      const id = newId();
+      const json = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"é":"🐳"}'), Buffer.from([0xff])]);
+      const image = makeImage(id, parent, { status: 'complete', jsonSize: json.length });
+      await store.putImage(makeImage(parent), Buffer.from('{}'), [parent]);
+      await store.putImage(image, json, [id, parent]);
+      const repo = makeRepo(app, { access: 'private', lastTagInfo: INFO });
+      await store.putTag(app, latest, makeTag(id), repo);
+      await store.putTag(app, parseTag('old'), makeTag(parent), repo);
+      await store.putRepo(busybox, makeRepo(busybox));
+      await store.mergeRepoImages(app, [{ id, checksum: 'sha256:x' }, { id: parent }]);
+      await store.putTag(app2, latest, makeTag(id), makeRepo(app2), [id]);
+      assert.equal(await store.deleteRepo(app2), true);
+      await store.putTag(ap, latest, makeTag(id), makeRepo(ap), [id, parent]);
+      await store.putUser(makeUser('alice'));
+
+      await store.close();
+      const again = await fixture.reopen();
+      await again.ping();
+      assert.deepEqual(await again.getImage(id), image);
+      assert.equal((await again.getImageJson(id))?.toString('hex'), json.toString('hex'));
+      assert.deepEqual(await again.getAncestry(id), [id, parent]);
+      assert.equal((await collect(again.listImages())).length, 2);
+      assert.deepEqual(await again.getRepo(app), repo);
+      assert.deepEqual(await again.listTags(app), [
+        ['latest', makeTag(id)],
+        ['old', makeTag(parent)],
+      ] as Array<[Tag, TagRecord]>);
+      assert.deepEqual(await again.getRepoImages(app), [{ id, checksum: 'sha256:x' }, { id: parent }].sort(byId));
+      assert.deepEqual((await collect(again.listRepos())).map(repoKey).sort(), ['library/busybox', 'ns/ap', 'ns/app']);
+      assert.equal(await again.getRepo(app2), null);
+      assert.deepEqual(await again.getRepoImages(ap), [{ id }, { id: parent }].sort(byId));
+      assert.deepEqual((await again.reposOfImage(id)).map((n) => n.full).sort(), ['ns/ap', 'ns/app']);
+      assert.deepEqual(await again.getUser('alice'), makeUser('alice'));
+      assert.equal(await again.getUserNameByEmail('alice@example.com'), 'alice');
+    });
+  });
+}
