@@ -6,7 +6,9 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config/schema.js';
 import { authenticate } from './http/authenticate.js';
+import { recordMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
+import { addOpsRoutes } from './http/routes/ops.js';
 import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
@@ -28,6 +30,10 @@ export function createApp(deps: AppDeps): Koa {
   // Errors are answered by errorHandler; Koa's own handler would only print to stderr.
   app.silent = true;
 
+  // Operations routes answer before authentication: they never look at user credentials.
+  const ops = new Router();
+  addOpsRoutes(ops, { health: services.health, metrics: services.metrics, metricsToken: config.metrics_token });
+
   const router = new Router();
   const repoRoutes = new RepoRoutes();
   const common = { access: services.access, maxJsonBytes: config.max_json_bytes };
@@ -44,7 +50,9 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(errorHandler());
   app.use(requestLog(logger));
+  app.use(recordMetrics(services.metrics));
   app.use(dockerHeaders(VERSION, config.flavor));
+  app.use(ops.routes());
   app.use(authenticate(services.users, services.tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());

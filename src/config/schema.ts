@@ -47,6 +47,10 @@ export const configSchema = z
       .describe('First admin account, created at start if it does not exist (empty: none).'),
     admin_password: z.string().default('').describe('Password of admin_username (at least 5 characters).'),
     admin_email: z.string().default('').describe('E-mail of admin_username (default: <name>@localhost).'),
+    metrics_token: z
+      .string()
+      .default('')
+      .describe('If set, GET /metrics needs Authorization: Bearer <metrics_token>; empty: open.'),
     max_json_bytes: z
       .number()
       .int()

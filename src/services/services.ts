@@ -5,7 +5,10 @@ import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import fs from 'node:fs/promises';
+import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
+import { HealthService } from './health.js';
 import { ImageService } from './images.js';
 import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
@@ -21,6 +24,8 @@ export interface Services {
   users: UserService;
   tokens: TokenService;
   search: SearchService;
+  health: HealthService;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,20 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
   const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
   const search = new SearchService(meta, access);
+  const health = new HealthService(meta, async () => {
+    const probe = blobs.paths.newTemp();
+    try {
+      await fs.writeFile(probe, 'status');
+      if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
+    } finally {
+      await fs.rm(probe, { force: true });
+    }
+  });
+  const metrics = new Metrics(async () => {
+    let total = 0;
+    for await (const digest of blobs.list()) total += (await blobs.stat(digest))?.size ?? 0;
+    return total;
+  });
   if (config.admin_username) {
     const created = await users.ensureAdmin(
       config.admin_username,
@@ -57,5 +76,5 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  return { meta, blobs, images, repos, access, users, tokens, search, close: () => meta.close() };
+  return { meta, blobs, images, repos, access, users, tokens, search, health, metrics, close: () => meta.close() };
 }
