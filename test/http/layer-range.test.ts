@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { errorOf, rawRequest, type RawResponse } from '../helpers/http-raw.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
@@ -200,6 +201,58 @@ describe('[GET /v1/images/:id/layer]', () => {
 
     it('206 for If-Range with the current ETag', async () => {
       assertPartial(await get(url, { Range: 'bytes=0-9', 'If-Range': etagOf(layer) }), 0, 9);
+    });
+  });
+
+  describe('streams', () => {
+    /** Counts the layer streams the server opens while `fn` runs. */
+    async function countOpens(fn: () => Promise<void>): Promise<number> {
+      const images = srv.running.services.images;
+      const original = images.openLayer;
+      let opened = 0;
+      images.openLayer = function (this: typeof images, ...args: Parameters<typeof original>) {
+        opened += 1;
+        return original.apply(this, args);
+      };
+      try {
+        await fn();
+      } finally {
+        images.openLayer = original;
+      }
+      return opened;
+    }
+
+    it('HEAD, 304 and 416 open no layer stream; GET opens one', async () => {
+      assert.equal(await countOpens(async () => void (await get(url, {}, 'HEAD'))), 0, 'HEAD');
+      assert.equal(await countOpens(async () => void (await get(url, { Range: 'bytes=0-9' }, 'HEAD'))), 0, 'HEAD 206');
+      assert.equal(await countOpens(async () => void (await get(url, { 'If-None-Match': etagOf(layer) }))), 0, '304');
+      assert.equal(await countOpens(async () => void (await get(url, { Range: `bytes=${SIZE}-${SIZE}` }))), 0, '416');
+      assert.equal(await countOpens(async () => void (await get(url))), 1, 'GET');
+    });
+
+    it('a client that goes away mid-download does not hurt the server', async () => {
+      const big = randomBytes(8 * 1024 * 1024);
+      const id = newImageId();
+      await pushImage(srv.url, { id, layer: big });
+      const bigUrl = `${srv.url}/v1/images/${id}/layer`;
+      for (let i = 0; i < 3; i++) {
+        // Read the first chunk, then drop the connection.
+        await new Promise<void>((resolve, reject) => {
+          const req = http.get(bigUrl, { agent: false }, (res) => {
+            assert.equal(res.statusCode, 200);
+            res.once('data', (chunk: Buffer) => {
+              assert.ok(chunk.length > 0);
+              req.destroy();
+              resolve();
+            });
+          });
+          req.once('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+        });
+      }
+      const full = await get(bigUrl);
+      assert.equal(full.status, 200);
+      assert.ok(full.body.equals(big));
+      assertPartial(await get(url, { Range: 'bytes=10-20' }), 10, 20);
     });
   });
 
