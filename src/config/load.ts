@@ -33,6 +33,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (file) Object.assign(raw, readFile(file, problems));
 
   const known = new Set(Object.keys(configSchema.shape));
+  const defaults = configSchema.parse({}) as Record<string, unknown>;
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === ENV_FILE || value === undefined) continue;
     const key = name.slice(ENV_PREFIX.length).toLowerCase();
@@ -40,7 +41,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push(`${name}: unknown setting (known: ${[...known].map((k) => ENV_PREFIX + k.toUpperCase()).join(', ')})`);
       continue;
     }
-    raw[key] = coerceEnv(value);
+    raw[key] = coerceEnv(value, defaults[key]);
   }
   Object.assign(raw, options.overrides ?? {});
 
@@ -82,18 +83,29 @@ function readFile(file: string, problems: string[]): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-/** Environment values are strings: read numbers, booleans and JSON where they look like one. */
-function coerceEnv(value: string): unknown {
+/**
+ * Environment values are strings: convert them to the type the key has in the schema (the
+ * type of its default), so REGISTRY_FLAVOR=123 stays the string "123" while
+ * REGISTRY_PORT=5001 becomes a number. A value that does not convert is passed on as the
+ * string, and the schema reports it.
+ */
+function coerceEnv(value: string, like: unknown): unknown {
   const v = value.trim();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
-  if (/^[[{]/.test(v)) {
-    try {
-      return JSON.parse(v);
-    } catch {
+  switch (typeof like) {
+    case 'string':
       return value;
-    }
+    case 'boolean':
+      return v === 'true' ? true : v === 'false' ? false : value;
+    case 'number':
+      return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : value;
+    default:
+      if (like !== null && typeof like === 'object') {
+        try {
+          return JSON.parse(v);
+        } catch {
+          return value;
+        }
+      }
+      return value;
   }
-  return value;
 }

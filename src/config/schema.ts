@@ -59,11 +59,19 @@ export const configSchema = z
       .describe('Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    if (c.admin_username && c.admin_password.length < 5) {
-      ctx.addIssue({ code: 'custom', path: ['admin_password'], message: 'required (at least 5 characters) when admin_username is set' });
-    }
-  });
+  .superRefine(
+    (c, ctx) => {
+      // Runs even when other keys failed (`when` below), so that every problem is reported
+      // at once: the values may then be of any type.
+      const v = c as unknown as Record<string, unknown> | null;
+      if (typeof v !== 'object' || v === null) return;
+      const password = v.admin_password;
+      if (v.admin_username && !(typeof password === 'string' && password.length >= 5)) {
+        ctx.addIssue({ code: 'custom', path: ['admin_password'], message: 'required (at least 5 characters) when admin_username is set' });
+      }
+    },
+    { when: () => true },
+  );
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 

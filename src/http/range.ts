@@ -7,22 +7,27 @@ import type { ByteRange } from '../store/blobs/blob-store.js';
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; range: ByteRange } | { kind: 'unsatisfiable' };
 
-const SINGLE = /^bytes=(\d*)-(\d*)$/;
+const SINGLE = /^bytes=(\d*)-(\d*)$/i;
+
+/** A decimal position; numbers beyond 2^53 are certainly past any layer: Infinity. */
+function position(digits: string): number {
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? n : Infinity;
+}
 
 export function parseRange(header: string | undefined, size: number): RangeResult {
   if (!header) return { kind: 'full' };
   const m = SINGLE.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' };
   if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (!Number.isSafeInteger(suffix)) return { kind: 'full' };
+    const suffix = position(m[2]);
     if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
     return { kind: 'partial', range: { start: Math.max(0, size - suffix), end: size - 1 } };
   }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Number(m[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return { kind: 'full' };
-  if (end < start) return { kind: 'full' }; // syntactically invalid: ignore
+  // last-pos < first-pos is a syntactically invalid range: ignore the header.
+  if (m[2] !== '' && BigInt(m[2]) < BigInt(m[1])) return { kind: 'full' };
+  const start = position(m[1]);
   if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'partial', range: { start, end: Math.min(end, size - 1) } };
+  const end = m[2] === '' ? size - 1 : Math.min(position(m[2]), size - 1);
+  return { kind: 'partial', range: { start, end } };
 }
