@@ -77,3 +77,16 @@ export interface RepoImageEntry {
   id: ImageId;
   checksum?: string;
 }
+
+/** One webhook notification on its way to one endpoint (kept in the metadata store). */
+export interface WebhookDelivery {
+  id: string;
+  url: string;
+  /** The JSON body, as it will be POSTed. */
+  payload: unknown;
+  attempts: number;
+  /** When the next attempt is due (ms since the epoch). */
+  dueAt: number;
+  createdAt: string;
+  lastError: string | null;
+}

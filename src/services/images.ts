@@ -19,6 +19,7 @@ import { isImageId, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore, ByteRange } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { Gate } from './gate.js';
 
 export interface ImageJsonView {
   json: Buffer;
@@ -43,6 +44,7 @@ export class ImageService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
+    private readonly gate: Gate,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -61,7 +63,7 @@ export class ImageService {
       parent = data.parent;
     }
 
-    await this.exclusive(id, async () => {
+    await this.exclusive(id, () => this.gate.withShared(async () => {
       const existing = await this.meta.getImage(id);
       if (existing?.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Image already exists');
       let ancestry: ImageId[] = [id];
@@ -84,7 +86,7 @@ export class ImageService {
         completedAt: null,
       };
       await this.meta.putImage(record, body, ancestry);
-    });
+    }));
   }
 
   /**
@@ -117,10 +119,13 @@ export class ImageService {
         if (record.claimedChecksum && !checksumMatches(record.claimedChecksum, got)) {
           throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch');
         }
-        await writer.commit(got.digest);
-        await this.meta.updateImage({
-          ...record,
-          layer: { digest: got.digest, size: got.size, payloadChecksum: got.payloadChecksum, tarsum: got.tarsum },
+        // Publishing the blob and recording it happen together, never across a GC sweep.
+        await this.gate.withShared(async () => {
+          await writer.commit(got.digest);
+          await this.meta.updateImage({
+            ...record,
+            layer: { digest: got.digest, size: got.size, payloadChecksum: got.payloadChecksum, tarsum: got.tarsum },
+          });
         });
         return { digest: got.digest, size: got.size };
       } catch (err) {
@@ -146,7 +151,7 @@ export class ImageService {
     const claimedPayload = parseChecksum(payload, 'X-Docker-Checksum-Payload');
     const claimedTarsum = tarsum && tarsum.trim() !== '' ? parseChecksum(tarsum, 'X-Docker-Checksum') : null;
 
-    await this.exclusive(id, async () => {
+    await this.exclusive(id, () => this.gate.withShared(async () => {
       const record = await this.meta.getImage(id);
       if (!record) throw notFound('Image not found');
       if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Cannot set this image checksum: image already complete');
@@ -169,7 +174,7 @@ export class ImageService {
         claimedChecksum: record.claimedChecksum ?? claimedTarsum,
         completedAt: this.now().toISOString(),
       });
-    });
+    }));
   }
 
   /** A complete image's record; NOT_FOUND or IMAGE_INCOMPLETE otherwise. */
@@ -209,6 +214,11 @@ export class ImageService {
 
   openLayer(layer: LayerView, range?: ByteRange): Promise<Readable> {
     return this.blobs.read(layer.digest, range);
+  }
+
+  /** Is some request writing this image right now (garbage collection spares it)? */
+  isWriting(id: ImageId): boolean {
+    return this.writing.has(id);
   }
 
   /** Forgets cached records (after a delete or a repair). */

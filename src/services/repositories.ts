@@ -8,12 +8,16 @@ import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { EventBus } from './events.js';
+import type { Gate } from './gate.js';
 import type { ImageService } from './images.js';
 
 export class RepositoryService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly images: ImageService,
+    private readonly gate: Gate,
+    private readonly events: EventBus,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -45,22 +49,27 @@ export class RepositoryService {
     return record.imageId;
   }
 
-  /** PUT …/tags/:tag with a JSON string body (the image id). */
-  async putTag(name: RepoName, tag: Tag, body: unknown, userAgent: string | undefined): Promise<void> {
+  /** PUT …/tags/:tag with a JSON string body (the image id); `actor` is who pushed. */
+  async putTag(name: RepoName, tag: Tag, body: unknown, userAgent: string | undefined, actor: string | null = null): Promise<void> {
     if (typeof body !== 'string' || body === '') throw invalidInput('Invalid data');
     if (!isImageId(body)) throw invalidInput('Invalid data: not an image id');
-    const image = await this.images.find(body);
-    if (!image) throw notFound('Image not found');
-    if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
-    const info = clientInfoFromUserAgent(userAgent, this.now());
-    const repo = (await this.meta.getRepo(name)) ?? this.newRecord(name);
-    // The tagged image and its ancestors join the repository's image list.
-    const ancestry = await this.images.getAncestry(body);
-    await this.meta.putTag(name, tag, { imageId: body, info }, { ...repo, lastTagInfo: info }, ancestry);
+    const imageId = body;
+    await this.gate.withShared(async () => {
+      const image = await this.images.find(imageId);
+      if (!image) throw notFound('Image not found');
+      if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
+      const info = clientInfoFromUserAgent(userAgent, this.now());
+      const repo = (await this.meta.getRepo(name)) ?? this.newRecord(name);
+      // The tagged image and its ancestors join the repository's image list.
+      const ancestry = await this.images.getAncestry(imageId);
+      await this.meta.putTag(name, tag, { imageId, info }, { ...repo, lastTagInfo: info }, ancestry);
+    });
+    this.events.emit({ type: 'push', repo: name, tag, imageId, actor, at: this.now() });
   }
 
-  async deleteTag(name: RepoName, tag: Tag): Promise<void> {
+  async deleteTag(name: RepoName, tag: Tag, actor: string | null = null): Promise<void> {
     if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
+    this.events.emit({ type: 'tag_delete', repo: name, tag, actor, at: this.now() });
   }
 
   /** GET …/tags/:tag/json: what the client told us when it set the tag. */
@@ -78,15 +87,23 @@ export class RepositoryService {
   }
 
   /** Deletes the repository with its tags and image list; its images become garbage. */
-  async delete(name: RepoName): Promise<void> {
+  async delete(name: RepoName, actor: string | null = null): Promise<void> {
     if (!(await this.meta.deleteRepo(name))) throw notFound('Repository not found');
+    this.events.emit({ type: 'repo_delete', repo: name, actor, at: this.now() });
   }
 
-  /** PUT …/images (push end) and the body of PUT …/ (push start): merges into the list. */
-  async mergeImages(name: RepoName, body: unknown): Promise<void> {
+  /**
+   * PUT …/images (push end) and the body of PUT …/ (push start): merges into the list.
+   * `authorize` sees the listed ids first (a listed image becomes readable through the
+   * repository, so the caller must be allowed to claim it).
+   */
+  async mergeImages(name: RepoName, body: unknown, authorize?: (ids: ImageId[]) => Promise<void>): Promise<void> {
     const entries = parseImageList(body);
-    await this.ensure(name);
-    await this.meta.mergeRepoImages(name, entries);
+    if (authorize) await authorize(entries.map((e) => e.id));
+    await this.gate.withShared(async () => {
+      await this.ensure(name);
+      await this.meta.mergeRepoImages(name, entries);
+    });
   }
 
   /**

@@ -8,6 +8,9 @@ import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
+import { EventBus } from './events.js';
+import { GarbageCollector } from './gc.js';
+import { Gate } from './gate.js';
 import { HealthService } from './health.js';
 import { ImageService } from './images.js';
 import { RepositoryService } from './repositories.js';
@@ -26,6 +29,8 @@ export interface Services {
   search: SearchService;
   health: HealthService;
   metrics: Metrics;
+  gc: GarbageCollector;
+  events: EventBus;
   close(): Promise<void>;
 }
 
@@ -48,8 +53,10 @@ export async function openStores(config: Config, logger: Logger): Promise<{ meta
 
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const { meta, blobs } = await openStores(config, logger);
-  const images = new ImageService(meta, blobs);
-  const repos = new RepositoryService(meta, images);
+  const gate = new Gate();
+  const images = new ImageService(meta, blobs, gate);
+  const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
+  const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
   const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
@@ -76,5 +83,6 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  return { meta, blobs, images, repos, access, users, tokens, search, health, metrics, close: () => meta.close() };
+  const gc = new GarbageCollector(meta, blobs, gate, images);
+  return { meta, blobs, images, repos, access, users, tokens, search, health, metrics, gc, events, close: () => meta.close() };
 }

@@ -14,6 +14,8 @@ export interface ByteRange {
 
 export interface BlobInfo {
   size: number;
+  /** When the blob was committed (ms since the epoch); garbage collection spares young blobs. */
+  modifiedAt: number;
 }
 
 /**

@@ -78,7 +78,7 @@ export class FsBlobStore implements BlobStore {
   async stat(digest: string): Promise<BlobInfo | null> {
     try {
       const st = await fs.stat(this.paths.blob(digest));
-      return { size: st.size };
+      return { size: st.size, modifiedAt: st.mtimeMs };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;

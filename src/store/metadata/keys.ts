@@ -17,6 +17,8 @@
  *                                         an image), written in the same batches
  *   user!<name>                           UserRecord (bcrypt hash, e-mail, active, admin)
  *   email!<email>                         string: the user name owning that e-mail
+ *   hook!<due ms, 15 digits>!<id>         WebhookDelivery waiting to be sent, ordered by
+ *                                         when it is due (the persistent webhook queue)
  *   meta!schema                           number: schema version of this database
  *
  * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
@@ -40,6 +42,7 @@ export const keys = {
   imageRepo: (id: ImageId, name: RepoName) => `imgrepo!${id}!${name.full}`,
   user: (name: string) => `user!${name}`,
   email: (email: string) => `email!${email}`,
+  webhook: (dueAt: number, id: string) => `hook!${String(Math.max(0, Math.floor(dueAt))).padStart(15, '0')}!${id}`,
 };
 
 export interface KeyRange {
@@ -58,6 +61,9 @@ export const ranges = {
   repoImages: (name: RepoName) => prefixRange(`repoimg!${name.full}!`),
   imageRepos: (id: ImageId) => prefixRange(`imgrepo!${id}!`),
   users: () => prefixRange('user!'),
+  webhooks: () => prefixRange('hook!'),
+  /** Deliveries due at or before `now`. */
+  webhooksDue: (now: number) => ({ gt: 'hook!', lt: `hook!${String(Math.floor(now) + 1).padStart(15, '0')}` }),
 };
 
 /** The last `!`-separated part of a key (a tag or an image id in the ranges above). */

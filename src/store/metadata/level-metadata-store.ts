@@ -4,7 +4,7 @@
  */
 import { Level } from 'level';
 import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
-import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../domain/records.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
 import type { MetadataStore } from './metadata-store.js';
 
@@ -97,6 +97,14 @@ export class LevelMetadataStore implements MetadataStore {
 
   async *listImages(): AsyncIterable<ImageRecord> {
     for await (const value of this.db.values(ranges.images())) yield value as ImageRecord;
+  }
+
+  async deleteImage(id: ImageId): Promise<void> {
+    await this.batch([
+      { type: 'del', key: keys.image(id) },
+      { type: 'del', key: keys.imageJson(id) },
+      { type: 'del', key: keys.ancestry(id) },
+    ]);
   }
 
   getRepo(name: RepoName): Promise<RepoRecord | null> {
@@ -211,5 +219,31 @@ export class LevelMetadataStore implements MetadataStore {
 
   async *listUsers(): AsyncIterable<UserRecord> {
     for await (const value of this.db.values(ranges.users())) yield value as UserRecord;
+  }
+
+  async enqueueWebhooks(deliveries: WebhookDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    await this.batch(deliveries.map((d) => ({ type: 'put', key: keys.webhook(d.dueAt, d.id), value: d })));
+  }
+
+  async dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]> {
+    const out: WebhookDelivery[] = [];
+    for await (const value of this.db.values({ ...ranges.webhooksDue(now), limit })) out.push(value as WebhookDelivery);
+    return out;
+  }
+
+  async rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
+    await this.batch([
+      { type: 'del', key: keys.webhook(previous.dueAt, previous.id) },
+      { type: 'put', key: keys.webhook(next.dueAt, next.id), value: next },
+    ]);
+  }
+
+  async removeWebhook(delivery: WebhookDelivery): Promise<void> {
+    await this.db.del(keys.webhook(delivery.dueAt, delivery.id));
+  }
+
+  async *listWebhooks(): AsyncIterable<WebhookDelivery> {
+    for await (const value of this.db.values(ranges.webhooks())) yield value as WebhookDelivery;
   }
 }

@@ -4,7 +4,7 @@
  * test/store/metadata-store.contract.ts is the behaviour every implementation must pass.
  */
 import type { ImageId, RepoName, Tag } from '../../domain/names.js';
-import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../domain/records.js';
+import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 
 export interface MetadataStore {
   open(): Promise<void>;
@@ -21,6 +21,8 @@ export interface MetadataStore {
   /** Replaces the record only (layer uploaded, image completed). */
   updateImage(record: ImageRecord): Promise<void>;
   listImages(): AsyncIterable<ImageRecord>;
+  /** Removes an image's record, JSON and ancestry atomically (garbage collection). */
+  deleteImage(id: ImageId): Promise<void>;
 
   getRepo(name: RepoName): Promise<RepoRecord | null>;
   putRepo(name: RepoName, record: RepoRecord): Promise<void>;
@@ -55,4 +57,14 @@ export interface MetadataStore {
   /** Writes the user and its e-mail index; `previousEmail` is released if it changed. */
   putUser(user: UserRecord, previousEmail?: string): Promise<void>;
   listUsers(): AsyncIterable<UserRecord>;
+
+  /** Adds deliveries to the persistent webhook queue, atomically. */
+  enqueueWebhooks(deliveries: WebhookDelivery[]): Promise<void>;
+  /** Deliveries due at or before `now`, oldest due first, at most `limit`. */
+  dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]>;
+  /** Replaces a queued delivery (its `dueAt` may change) atomically. */
+  rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void>;
+  removeWebhook(delivery: WebhookDelivery): Promise<void>;
+  /** Every queued delivery (for status and tests). */
+  listWebhooks(): AsyncIterable<WebhookDelivery>;
 }

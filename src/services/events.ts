@@ -1,0 +1,34 @@
+/**
+ * What happened to repositories, for the webhooks (and anything else that listens).
+ * Listeners run after the write has been committed and must not slow it down: emit()
+ * never awaits them, and a listener's failure is reported, not thrown.
+ */
+import type { ImageId, RepoName, Tag } from '../domain/names.js';
+
+export type RegistryEvent =
+  | { type: 'push'; repo: RepoName; tag: Tag; imageId: ImageId; actor: string | null; at: Date }
+  | { type: 'tag_delete'; repo: RepoName; tag: Tag; actor: string | null; at: Date }
+  | { type: 'repo_delete'; repo: RepoName; actor: string | null; at: Date };
+
+export type EventListener = (event: RegistryEvent) => void | Promise<void>;
+
+export class EventBus {
+  private readonly listeners: EventListener[] = [];
+
+  constructor(private readonly onError: (err: unknown, event: RegistryEvent) => void = () => undefined) {}
+
+  on(listener: EventListener): void {
+    this.listeners.push(listener);
+  }
+
+  emit(event: RegistryEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        const result = listener(event);
+        if (result) result.catch((err) => this.onError(err, event));
+      } catch (err) {
+        this.onError(err, event);
+      }
+    }
+  }
+}
