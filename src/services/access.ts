@@ -100,7 +100,17 @@ export class AccessService {
     }
     if (action === 'write') {
       if (!user) throw new RegistryError('UNAUTHORIZED', 'Authentication required to push images');
-      return;
+      // A new image (or one no repository holds yet) may be uploaded by anyone logged in;
+      // an image some repository holds only by someone who may push to one of them, so
+      // nobody can rewrite another user's image while its push is still under way.
+      if (user.admin) return;
+      const holders = await this.meta.reposOfImage(id);
+      if (holders.length === 0) return;
+      for (const repo of holders) {
+        const record = await this.meta.getRepo(repo);
+        if (RANK[this.permissionOf(user, repo, record)] >= RANK.write) return;
+      }
+      throw new RegistryError('FORBIDDEN', `Access denied: image ${id} belongs to repositories you may not push to`);
     }
     for (const repo of await this.meta.reposOfImage(id)) {
       const record = await this.meta.getRepo(repo);
@@ -110,6 +120,33 @@ export class AccessService {
     if (!user) throw new RegistryError('UNAUTHORIZED', `Authentication required to read image ${id}`);
     // Not readable through any repository: answer as if it did not exist.
     throw new RegistryError('NOT_FOUND', 'Image not found');
+  }
+
+  /**
+   * May the caller list these images in `repo`'s image list (push start and push end)? A
+   * listed image becomes readable through the repository, so an image that already exists
+   * and that other repositories hold may only be listed by someone who may read it through
+   * one of them. Unknown images (about to be pushed) and images no repository holds are
+   * free to list.
+   */
+  async authorizeImageList(principal: Principal, repo: RepoName, ids: readonly ImageId[]): Promise<void> {
+    if (this.standalone) return;
+    const user = userOf(principal);
+    if (user?.admin) return;
+    for (const id of new Set(ids)) {
+      if (!(await this.meta.getImage(id))) continue;
+      const holders = await this.meta.reposOfImage(id);
+      if (holders.length === 0 || holders.some((r) => r.full === repo.full)) continue;
+      let readable = false;
+      for (const holder of holders) {
+        const record = await this.meta.getRepo(holder);
+        if (record && RANK[this.permissionOf(user, holder, record)] >= RANK.read) {
+          readable = true;
+          break;
+        }
+      }
+      if (!readable) throw new RegistryError('FORBIDDEN', `Access denied: image ${id} belongs to a repository you may not read`);
+    }
   }
 
   private checkTokenScope(principal: Extract<Principal, { kind: 'token' }>, repo: RepoName, action: RepoAction): void {

@@ -44,9 +44,15 @@ export class UserService {
 
   /** POST /v1/users/: a new, active, non-admin account. */
   async signup(input: NewUser): Promise<void> {
+    // An existing account answers the same whether sign-up is open or not, and before the
+    // rules for new accounts are applied (reserved names such as the configured "admin",
+    // passwords imported from htpasswd that a new account could not have, an e-mail the
+    // client left out): the docker CLI takes that answer as "now log in" and checks the
+    // password with GET /v1/users/.
+    if (input !== null && typeof input === 'object' && (await this.get(String(input.username ?? '')))) {
+      throw invalidInput(EXISTS_MESSAGE);
+    }
     const { name, email, password } = this.validate(input);
-    // An existing account answers the same whether sign-up is open or not: the docker
-    // CLI takes that answer as "now log in".
     await this.serialised(async () => {
       if ((await this.meta.getUser(name)) || (await this.meta.getUserNameByEmail(email))) {
         throw invalidInput(EXISTS_MESSAGE);

@@ -49,15 +49,17 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
 
   // Push start: creates the repository and records the images the client will push.
   routes.add('put', '', [json], async (ctx, name) => {
-    await access.authorizeRepo(principalOf(ctx), name, 'write');
-    await repos.mergeImages(name, ctx.request.body);
+    const principal = principalOf(ctx);
+    await access.authorizeRepo(principal, name, 'write');
+    await repos.mergeImages(name, ctx.request.body, (ids) => access.authorizeImageList(principal, name, ids));
     session(ctx, name, 'write');
     sendJson(ctx, 200, '');
   });
   // Push end: the image list with checksums.
   routes.add('put', '/images', [json], async (ctx, name) => {
-    await access.authorizeRepo(principalOf(ctx), name, 'write');
-    await repos.mergeImages(name, ctx.request.body);
+    const principal = principalOf(ctx);
+    await access.authorizeRepo(principal, name, 'write');
+    await repos.mergeImages(name, ctx.request.body, (ids) => access.authorizeImageList(principal, name, ids));
     ctx.status = 204;
   });
   // Pull start.
