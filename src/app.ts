@@ -9,6 +9,7 @@ import { authenticate } from './http/authenticate.js';
 import { recordMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
 import { addOpsRoutes } from './http/routes/ops.js';
+import { addAdminRoutes } from './http/routes/admin.js';
 import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
@@ -46,6 +47,13 @@ export function createApp(deps: AppDeps): Koa {
     endpoints: config.endpoints,
   });
   addUserRoutes(router, { users: services.users, maxJsonBytes: config.max_json_bytes });
+  addAdminRoutes(router, {
+    access: services.access,
+    admin: services.admin,
+    gc: services.gc,
+    fsck: services.fsck,
+    gcGraceMs: config.gc_grace_seconds * 1000,
+  });
   repoRoutes.mount(router);
 
   app.use(errorHandler());

@@ -37,9 +37,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  services.webhooks.publicUrl = config.endpoints ? `http://${config.endpoints.split(',')[0].trim()}` : url;
   let stopping: Promise<void> | null = null;
   return {
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    url,
     port,
     services,
     server,

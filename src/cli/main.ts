@@ -8,6 +8,8 @@
  *   registry user enable|disable NAME
  *   registry user list [--json]
  *   registry user import-htpasswd FILE                 bcrypt entries (htpasswd -B)
+ *   registry gc [--dry-run] [--grace SECONDS] [--json]  frees unreferenced images and layers
+ *   registry fsck [--repair] [--json]                  checks blobs, images, tags, lists
  *   registry config print                              effective config, secrets masked
  *
  * Configuration comes from REGISTRY_CONFIG / config/default.yaml / REGISTRY_* as for the
@@ -21,6 +23,9 @@ import { isRegistryError } from '../domain/errors.js';
 import { isMain } from '../is-main.js';
 import { createLogger } from '../logger.js';
 import { runServer } from '../main.js';
+import { Fsck } from '../services/fsck.js';
+import { Gate } from '../services/gate.js';
+import { GarbageCollector } from '../services/gc.js';
 import { openStores } from '../services/services.js';
 import { UserService } from '../services/users.js';
 
@@ -50,7 +55,7 @@ function parseArgs(argv: string[]): Parsed {
   return { positional, flags };
 }
 
-const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email']);
+const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace']);
 
 function overridesFrom(flags: Map<string, string | true>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -99,8 +104,48 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
       return 0;
     case 'user':
       return userCommand(config(), sub, arg, flags, print);
+    case 'gc':
+    case 'fsck':
+      return maintenance(command, config(), flags, print);
     default:
-      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | config print');
+      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | config print');
+  }
+}
+
+/** gc and fsck on a stopped registry: the stores are opened here, nothing is uploading. */
+async function maintenance(
+  command: 'gc' | 'fsck',
+  config: Config,
+  flags: Map<string, string | true>,
+  print: (line: string) => void,
+): Promise<number> {
+  const { meta, blobs } = await openStores(config, createLogger('warn'));
+  try {
+    const gate = new Gate();
+    if (command === 'gc') {
+      const grace = flags.get('grace');
+      const graceSeconds = typeof grace === 'string' ? Number(grace) : config.gc_grace_seconds;
+      if (!Number.isInteger(graceSeconds) || graceSeconds < 0) throw new UsageError('--grace takes a number of seconds');
+      const idle = { isWriting: () => false, forget: () => undefined };
+      const report = await new GarbageCollector(meta, blobs, gate, idle).run({ dryRun: flags.has('dry-run'), graceMs: graceSeconds * 1000 });
+      if (flags.has('json')) print(JSON.stringify(report));
+      else {
+        const verb = report.dryRun ? 'would delete' : 'deleted';
+        print(`${verb} ${report.images.deleted} of ${report.images.scanned} images and ${report.blobs.deleted} of ${report.blobs.scanned} blobs (${report.blobs.bytesFreed} bytes)`);
+      }
+      return 0;
+    }
+    const report = await new Fsck(meta, blobs, gate).run(flags.has('repair'));
+    if (flags.has('json')) print(JSON.stringify(report));
+    else {
+      print(`checked ${report.blobs.checked} blobs (${report.blobs.bytes} bytes), ${report.images.checked} images (${report.images.pending} pending), ${report.tags.checked} tags`);
+      print(`orphan blobs: ${report.blobs.orphans.length}; unreferenced images: ${report.images.unreferenced.length} (registry gc frees them)`);
+      for (const p of report.problems) print(`${p.repaired ? 'repaired' : 'PROBLEM'} ${p.kind} ${p.subject}: ${p.detail}`);
+      print(report.ok ? 'ok' : `${report.problems.filter((p) => !p.repaired).length} problem(s) left`);
+    }
+    return report.ok ? 0 : 1;
+  } finally {
+    await meta.close();
   }
 }
 

@@ -51,6 +51,24 @@ export const configSchema = z
       .string()
       .default('')
       .describe('If set, GET /metrics needs Authorization: Bearer <metrics_token>; empty: open.'),
+    gc_grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(3600)
+      .describe('Garbage collection keeps unreferenced images younger than this (a push may not have tagged them yet).'),
+    webhooks: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .default([])
+      .describe('URLs that receive a JSON POST on push, tag delete and repository delete (env: a JSON list).'),
+    webhook_max_attempts: z.number().int().min(1).default(10).describe('Delivery attempts per notification before it is dropped.'),
+    webhook_retry_base_ms: z
+      .number()
+      .int()
+      .min(10)
+      .default(1000)
+      .describe('First retry delay; doubles on every failed attempt (at most one hour).'),
+    webhook_timeout_ms: z.number().int().min(100).default(5000).describe('Timeout of one delivery attempt.'),
     max_json_bytes: z
       .number()
       .int()

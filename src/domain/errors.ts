@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'IMAGE_INCOMPLETE' // the image exists but its upload has not been verified yet
   | 'ALREADY_EXISTS' // a completed image cannot be written again
   | 'UPLOAD_IN_PROGRESS' // another request is writing the same image right now
+  | 'IN_USE' // still referenced (an image a tag reaches)
   | 'CHECKSUM_MISMATCH'
   | 'CHECKSUM_REQUIRED' // the client must send X-Docker-Checksum-Payload (pre-0.10 clients)
   | 'RANGE_NOT_SATISFIABLE'

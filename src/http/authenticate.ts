@@ -16,6 +16,12 @@ export function principalOf(ctx: Context): Principal {
   return (ctx.state as { principal?: Principal }).principal ?? ANONYMOUS;
 }
 
+/** The user name behind the request, for events and logs (null: anonymous). */
+export function actorOf(ctx: Context): string | null {
+  const principal = principalOf(ctx);
+  return principal.kind === 'anonymous' ? null : principal.user?.name ?? null;
+}
+
 export function authenticate(users: UserService, tokens: TokenService) {
   return async (ctx: Context, next: Next) => {
     const header = ctx.get('Authorization');

@@ -149,6 +149,14 @@ export class AccessService {
     }
   }
 
+  /** Registry-wide operations (garbage collection, fsck, image delete): admins only. */
+  authorizeAdmin(principal: Principal): void {
+    if (this.standalone) return;
+    if (principal.kind === 'user' && principal.user.admin) return;
+    if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'Authentication required (admin)');
+    throw new RegistryError('FORBIDDEN', 'Only administrators may do this');
+  }
+
   private checkTokenScope(principal: Extract<Principal, { kind: 'token' }>, repo: RepoName, action: RepoAction): void {
     if (principal.repo.full !== repo.full) {
       throw new RegistryError('FORBIDDEN', `Token is for ${principal.repo.full}, not ${repo.full}`);

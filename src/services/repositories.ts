@@ -67,8 +67,25 @@ export class RepositoryService {
     this.events.emit({ type: 'push', repo: name, tag, imageId, actor, at: this.now() });
   }
 
+  /**
+   * Deletes a tag, then drops from the image list the complete images no remaining tag of
+   * the repository reaches, so that garbage collection can free them. Images of a push in
+   * progress (pending, or listed but not uploaded yet) stay listed.
+   */
   async deleteTag(name: RepoName, tag: Tag, actor: string | null = null): Promise<void> {
-    if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
+    await this.gate.withShared(async () => {
+      if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
+      const reached = new Set<ImageId>();
+      for (const [, record] of await this.meta.listTags(name)) {
+        for (const id of (await this.meta.getAncestry(record.imageId)) ?? [record.imageId]) reached.add(id);
+      }
+      const unreached: ImageId[] = [];
+      for (const entry of await this.meta.getRepoImages(name)) {
+        if (reached.has(entry.id)) continue;
+        if ((await this.images.find(entry.id))?.status === 'complete') unreached.push(entry.id);
+      }
+      if (unreached.length > 0) await this.meta.unlinkRepoImages(name, unreached);
+    });
     this.events.emit({ type: 'tag_delete', repo: name, tag, actor, at: this.now() });
   }
 

@@ -8,6 +8,9 @@ import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
+import { AdminService } from './admin.js';
+import { Fsck } from './fsck.js';
+import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
 import { GarbageCollector } from './gc.js';
 import { Gate } from './gate.js';
@@ -30,7 +33,10 @@ export interface Services {
   health: HealthService;
   metrics: Metrics;
   gc: GarbageCollector;
+  fsck: Fsck;
+  admin: AdminService;
   events: EventBus;
+  webhooks: WebhookService;
   close(): Promise<void>;
 }
 
@@ -84,5 +90,39 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
   const gc = new GarbageCollector(meta, blobs, gate, images);
-  return { meta, blobs, images, repos, access, users, tokens, search, health, metrics, gc, events, close: () => meta.close() };
+  const fsck = new Fsck(meta, blobs, gate);
+  const admin = new AdminService(meta, gate);
+  const webhooks = new WebhookService(
+    meta,
+    {
+      urls: config.webhooks,
+      maxAttempts: config.webhook_max_attempts,
+      retryBaseMs: config.webhook_retry_base_ms,
+      timeoutMs: config.webhook_timeout_ms,
+    },
+    logger,
+  );
+  events.on((event) => webhooks.onEvent(event));
+  webhooks.start();
+  return {
+    meta,
+    blobs,
+    images,
+    repos,
+    access,
+    users,
+    tokens,
+    search,
+    health,
+    metrics,
+    gc,
+    fsck,
+    admin,
+    events,
+    webhooks,
+    async close() {
+      await webhooks.stop();
+      await meta.close();
+    },
+  };
 }

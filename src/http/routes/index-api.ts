@@ -12,7 +12,7 @@ import { userOf, type AccessService } from '../../services/access.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
-import { principalOf } from '../authenticate.js';
+import { actorOf, principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
 import { NO_CACHE, sendJson } from '../respond.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -90,7 +90,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
       sendJson(ctx, 202, '');
       return;
     }
-    await repos.delete(name);
+    await repos.delete(name, actorOf(ctx));
     sendJson(ctx, 200, true);
   });
   // Lets a registry check a token for a repository.

@@ -23,6 +23,14 @@ export function addOpsRoutes(router: Router, deps: OpsRouteDeps): void {
     sendJson(ctx, report.status === 'ok' ? 200 : 503, report);
   });
 
+  // Docker Hub's webhook callback: receivers may POST a status back. It is logged only.
+  router.post('/_webhooks/callback/:id', async (ctx) => {
+    const id = (ctx.params as { id: string }).id;
+    if (!/^[a-f0-9]{16}$/.test(id)) throw new RegistryError('NOT_FOUND', 'Unknown callback');
+    (ctx.state as { log?: { info(o: object, m: string): void } }).log?.info({ callback: id }, 'webhook callback received');
+    sendJson(ctx, 200, { ok: true });
+  });
+
   router.get('/metrics', async (ctx) => {
     if (deps.metricsToken) {
       const given = Buffer.from(ctx.get('Authorization'));

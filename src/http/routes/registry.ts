@@ -5,11 +5,11 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
-import { parseImageId, parseTag } from '../../domain/names.js';
+import { isImageId, parseImageId, parseTag } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { RepositoryService } from '../../services/repositories.js';
-import { principalOf } from '../authenticate.js';
+import { actorOf, principalOf } from '../authenticate.js';
 import { jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
@@ -142,13 +142,16 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'write');
     const body = parseJsonOrUndefined(await readRawBody(ctx, deps.maxJsonBytes));
-    await repos.putTag(name, tag, body, ctx.get('User-Agent'));
+    // Tagging links the image into this repository, which makes it readable here: the
+    // caller must be allowed to read it where it already lives.
+    if (isImageId(body)) await access.authorizeImageList(principalOf(ctx), name, [body]);
+    await repos.putTag(name, tag, body, ctx.get('User-Agent'), actorOf(ctx));
     sendJson(ctx, 200, true);
   });
   routes.add('delete', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
-    await access.authorizeRepo(principalOf(ctx), name, 'delete');
-    await repos.deleteTag(name, tag);
+    await access.authorizeRepo(principalOf(ctx), name, 'untag');
+    await repos.deleteTag(name, tag, actorOf(ctx));
     sendJson(ctx, 200, true);
   });
   routes.add('get', '/tags/:tag/json', [], async (ctx, name) => {

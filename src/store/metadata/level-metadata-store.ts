@@ -194,6 +194,15 @@ export class LevelMetadataStore implements MetadataStore {
     ];
   }
 
+  unlinkRepoImages(name: RepoName, ids: ImageId[]): Promise<void> {
+    return this.exclusive(name, () =>
+      this.batch(ids.flatMap((id): Op[] => [
+        { type: 'del', key: keys.repoImage(name, id) },
+        { type: 'del', key: keys.imageRepo(id, name) },
+      ])),
+    );
+  }
+
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
     const out: RepoName[] = [];
     for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseRepoPath(lastPart(key)));

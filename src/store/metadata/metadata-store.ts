@@ -49,6 +49,8 @@ export interface MetadataStore {
    * Concurrent merges and tag links never lose an entry or a checksum.
    */
   mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void>;
+  /** Removes images from a repository's image list (and their reverse links), atomically. */
+  unlinkRepoImages(name: RepoName, ids: ImageId[]): Promise<void>;
   /** The repositories whose image list holds `id` (reverse of the image lists). */
   reposOfImage(id: ImageId): Promise<RepoName[]>;
 

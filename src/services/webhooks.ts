@@ -1,0 +1,176 @@
+/**
+ * Webhooks: every configured endpoint receives a JSON POST on push (a tag set), tag delete
+ * and repository delete, in Docker Hub's webhook shape (`callback_url`, `push_data`,
+ * `repository`) plus an `event` field. Notifications are written to a persistent queue in
+ * the metadata store first and delivered by a background loop, so the request that caused
+ * them is never slowed and a restart loses none. A failed delivery (network error, timeout,
+ * non-2xx) is retried with exponential backoff until `maxAttempts`, then dropped and logged.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RepoRecord, WebhookDelivery } from '../domain/records.js';
+import type { Logger } from '../logger.js';
+import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { RegistryEvent } from './events.js';
+
+export interface WebhookOptions {
+  urls: readonly string[];
+  maxAttempts: number;
+  retryBaseMs: number;
+  timeoutMs: number;
+}
+
+const MAX_BACKOFF_MS = 60 * 60 * 1000;
+const BATCH = 20;
+
+export class WebhookService {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  /** Base URL of this registry, for `callback_url` and `repo_url` (set once listening). */
+  publicUrl = 'http://127.0.0.1:5000';
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly options: WebhookOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  get enabled(): boolean {
+    return this.options.urls.length > 0;
+  }
+
+  /** Event listener: queue one delivery per endpoint, then wake the delivery loop. */
+  async onEvent(event: RegistryEvent): Promise<void> {
+    if (!this.enabled) return;
+    const payload = await this.payload(event, randomBytes(8).toString('hex'));
+    const dueAt = this.now();
+    await this.meta.enqueueWebhooks(
+      this.options.urls.map((url) => ({
+        id: randomBytes(8).toString('hex'),
+        url,
+        payload,
+        attempts: 0,
+        dueAt,
+        createdAt: new Date(dueAt).toISOString(),
+        lastError: null,
+      })),
+    );
+    this.kick();
+  }
+
+  /** Starts the delivery loop (it also picks up what a previous run left queued). */
+  start(): void {
+    if (!this.enabled) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops the loop and waits for a delivery round in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Delivers everything due now (one round); returns how many deliveries were attempted. */
+  async deliverDue(): Promise<number> {
+    const due = await this.meta.dueWebhooks(this.now(), BATCH);
+    for (const delivery of due) {
+      if (this.stopped) break;
+      await this.attempt(delivery);
+    }
+    return due.length;
+  }
+
+  private kick(): void {
+    if (!this.stopped && !this.running) this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.round().finally(() => {
+        this.running = null;
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async round(): Promise<void> {
+    try {
+      let attempted = BATCH;
+      while (attempted === BATCH && !this.stopped) attempted = await this.deliverDue();
+    } catch (err) {
+      this.logger.error({ err }, 'webhook delivery round failed');
+    }
+    // Poll for retries that come due; new events kick the loop at once.
+    this.schedule(Math.min(1000, this.options.retryBaseMs));
+  }
+
+  private async attempt(delivery: WebhookDelivery): Promise<void> {
+    let error: string | null = null;
+    try {
+      const res = await fetch(delivery.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'User-Agent': 'v1-registry-webhook' },
+        body: JSON.stringify(delivery.payload),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        redirect: 'manual',
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = (err as Error).message || String(err);
+    }
+    if (error === null) {
+      await this.meta.removeWebhook(delivery);
+      this.logger.info({ url: delivery.url, id: delivery.id, attempts: delivery.attempts + 1 }, 'webhook delivered');
+      return;
+    }
+    const attempts = delivery.attempts + 1;
+    if (attempts >= this.options.maxAttempts) {
+      await this.meta.removeWebhook(delivery);
+      this.logger.error({ url: delivery.url, id: delivery.id, attempts, error }, 'webhook dropped after the last attempt');
+      return;
+    }
+    const backoff = Math.min(MAX_BACKOFF_MS, this.options.retryBaseMs * 2 ** (attempts - 1));
+    await this.meta.rescheduleWebhook(delivery, { ...delivery, attempts, dueAt: this.now() + backoff, lastError: error });
+    this.logger.warn({ url: delivery.url, id: delivery.id, attempts, error, retryInMs: backoff }, 'webhook delivery failed; will retry');
+  }
+
+  private async payload(event: RegistryEvent, eventId: string): Promise<unknown> {
+    const { repo } = event;
+    const record: RepoRecord | null = event.type === 'repo_delete' ? null : await this.meta.getRepo(repo);
+    const at = Math.floor(event.at.getTime() / 1000);
+    const base = this.publicUrl.replace(/\/$/, '');
+    return {
+      event: event.type,
+      callback_url: `${base}/_webhooks/callback/${eventId}`,
+      push_data: {
+        pushed_at: at,
+        pusher: event.actor ?? '',
+        tag: event.type === 'repo_delete' ? null : event.tag,
+        images: event.type === 'push' ? [event.imageId] : [],
+      },
+      repository: {
+        repo_name: repo.full,
+        namespace: repo.namespace,
+        name: repo.repository,
+        owner: repo.namespace,
+        description: record?.description ?? '',
+        is_private: record?.access === 'private',
+        is_official: repo.namespace === 'library',
+        is_trusted: false,
+        star_count: 0,
+        comment_count: 0,
+        status: event.type === 'repo_delete' ? 'Deleted' : 'Active',
+        date_created: record ? Math.floor(Date.parse(record.createdAt) / 1000) : null,
+        repo_url: `${base}/v1/repositories/${repo.full}/`,
+      },
+    };
+  }
+}
