@@ -11,7 +11,7 @@ import { Level } from 'level';
 import { parseImageId, parseRepoName, parseTag } from '../../src/domain/names.js';
 import { SCHEMA_VERSION } from '../../src/store/metadata/keys.js';
 import { LevelMetadataStore } from '../../src/store/metadata/level-metadata-store.js';
-import { makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId } from './metadata-store.contract.js';
+import { makeDelivery, makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId } from './metadata-store.contract.js';
 
 async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'level-metadata-store-'));
@@ -96,6 +96,30 @@ describe('LevelMetadataStore on disk', () => {
     } finally {
       await first.close();
     }
+  });
+
+  it('keeps the webhook queue under hook!<due ms, 15 digits>!<id>, and deletes the other records of an image and a list', async () => {
+    const store = new LevelMetadataStore(location);
+    await store.open();
+    const a = makeDelivery(1_700_000_000_123);
+    const b = makeDelivery(999_999_999_999);
+    await store.enqueueWebhooks([a, b]);
+    await store.rescheduleWebhook(b, { ...b, dueAt: 1_700_000_000_200, attempts: 1 });
+    const id = newId();
+    const name = parseRepoName('ns', 'app');
+    await store.putImage(makeImage(id), Buffer.from('{}'), [id]);
+    await store.mergeRepoImages(name, [{ id }]);
+    await store.deleteImage(id);
+    await store.unlinkRepoImages(name, [id]);
+    await store.close();
+
+    const keys = await raw(async (db) => {
+      const out: string[] = [];
+      for await (const key of db.keys()) out.push(key);
+      return out;
+    });
+    assert.deepEqual(keys, [`hook!001700000000123!${a.id}`, `hook!001700000000200!${b.id}`, 'meta!schema']);
+    assert.deepEqual(await raw((db) => db.get(`hook!001700000000200!${b.id}`)), { ...b, dueAt: 1_700_000_000_200, attempts: 1 });
   });
 
   it('writes the keys documented in keys.ts', async () => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { parseImageId, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
-import type { ClientInfo, ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord } from '../../src/domain/records.js';
+import type { ClientInfo, ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../src/domain/records.js';
 import type { MetadataStore } from '../../src/store/metadata/metadata-store.js';
 
 export interface MetadataStoreFixture {
@@ -74,6 +74,19 @@ export function makeUser(name: string, extra: Partial<UserRecord> = {}): UserRec
 
 export function makeTag(imageId: ImageId, info: Partial<ClientInfo> = {}): TagRecord {
   return { imageId, info: { ...INFO, ...info } };
+}
+
+export function makeDelivery(dueAt: number, extra: Partial<WebhookDelivery> = {}): WebhookDelivery {
+  return {
+    id: randomBytes(8).toString('hex'),
+    url: 'http://127.0.0.1:9/hook',
+    payload: { event: 'push', push_data: { tag: 'latest', images: [randomBytes(32).toString('hex')] }, nested: [1, 'é', null] },
+    attempts: 0,
+    dueAt,
+    createdAt: new Date(dueAt).toISOString(),
+    lastError: null,
+    ...extra,
+  };
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -453,6 +466,219 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         await store.putTag(app2, latest, makeTag(id), makeRepo(app2), [id]);
         assert.equal(await store.deleteRepo(app), true);
         assert.deepEqual((await store.reposOfImage(id)).map((n) => n.full), ['ns/app2']);
+      });
+    });
+
+    describe('deleteImage', () => {
+      it('removes the record, the json and the ancestry; other images stay', async () => {
+        const parent = newId();
+        const id = newId();
+        const short = parseImageId('0123456789abcdef');
+        const long = parseImageId(`${short}${'f'.repeat(48)}`);
+        await store.putImage(makeImage(parent), Buffer.from('{"p":1}'), [parent]);
+        await store.putImage(makeImage(id, parent), Buffer.from('{"c":1}'), [id, parent]);
+        await store.putImage(makeImage(short), Buffer.from('{"s":1}'), [short]);
+        await store.putImage(makeImage(long), Buffer.from('{"l":1}'), [long]);
+
+        await store.deleteImage(id);
+        await store.deleteImage(short);
+        assert.equal(await store.getImage(id), null);
+        assert.equal(await store.getImageJson(id), null);
+        assert.equal(await store.getAncestry(id), null);
+        assert.equal(await store.getImage(short), null);
+        assert.deepEqual(await store.getImage(parent), makeImage(parent));
+        assert.equal((await store.getImageJson(parent))?.toString(), '{"p":1}');
+        assert.deepEqual(await store.getImage(long), makeImage(long), 'an id the deleted one is a prefix of stays');
+        assert.equal((await store.getImageJson(long))?.toString(), '{"l":1}');
+        assert.deepEqual(await store.getAncestry(long), [long]);
+        assert.deepEqual((await collect(store.listImages())).map((r) => r.id).sort(), [parent, long].sort());
+      });
+
+      it('touches nothing else (tags and image lists keep naming the id) and accepts an unknown id', async () => {
+        const id = newId();
+        await store.putImage(makeImage(id), Buffer.from('{}'), [id]);
+        await store.putTag(app, latest, makeTag(id), makeRepo(app), [id]);
+        await store.deleteImage(id);
+        await store.deleteImage(newId());
+        assert.deepEqual(await store.getTag(app, latest), makeTag(id));
+        assert.deepEqual(await store.getRepoImages(app), [{ id }]);
+        assert.deepEqual((await store.reposOfImage(id)).map((n) => n.full), ['ns/app']);
+      });
+
+      it('a deleted image stays deleted after a reopen, and can be written again', async () => {
+        const [gone, kept] = [newId(), newId()];
+        await store.putImage(makeImage(gone), Buffer.from('{"g":1}'), [gone]);
+        await store.putImage(makeImage(kept), Buffer.from('{"k":1}'), [kept]);
+        await store.deleteImage(gone);
+        await store.close();
+        const again = await fixture.reopen();
+        assert.equal(await again.getImage(gone), null);
+        assert.equal(await again.getImageJson(gone), null);
+        assert.equal(await again.getAncestry(gone), null);
+        assert.deepEqual((await collect(again.listImages())).map((r) => r.id), [kept]);
+        await again.putImage(makeImage(gone, null, { jsonSize: 3 }), Buffer.from('{2}'), [gone]);
+        assert.deepEqual(await again.getImage(gone), makeImage(gone, null, { jsonSize: 3 }));
+        assert.equal((await again.getImageJson(gone))?.toString(), '{2}');
+      });
+    });
+
+    describe('unlinkRepoImages', () => {
+      it('removes the entries and their reverse links; other entries and other repositories stay', async () => {
+        const [a, b, c] = [newId(), newId(), newId()];
+        const neighbours = [app2, ap, otherNs];
+        for (const n of [app, ...neighbours]) {
+          await store.putTag(n, latest, makeTag(c), makeRepo(n));
+          await store.mergeRepoImages(n, [{ id: a, checksum: `sha256:a-${n.repository}` }, { id: b }, { id: c, checksum: 'sha256:c' }]);
+        }
+        await store.unlinkRepoImages(app, [a, b]);
+
+        assert.deepEqual(await store.getRepoImages(app), [{ id: c, checksum: 'sha256:c' }]);
+        for (const n of neighbours) {
+          assert.deepEqual(
+            await store.getRepoImages(n),
+            [{ id: a, checksum: `sha256:a-${n.repository}` }, { id: b }, { id: c, checksum: 'sha256:c' }].sort(byId),
+            n.full,
+          );
+        }
+        assert.deepEqual((await store.reposOfImage(a)).map((n) => n.full).sort(), ['ns/ap', 'ns/app2', 'ns2/app']);
+        assert.deepEqual((await store.reposOfImage(b)).map((n) => n.full).sort(), ['ns/ap', 'ns/app2', 'ns2/app']);
+        assert.deepEqual((await store.reposOfImage(c)).map((n) => n.full).sort(), ['ns/ap', 'ns/app', 'ns/app2', 'ns2/app']);
+        // Tags and the repository record are not part of the image list.
+        assert.deepEqual(await store.getTag(app, latest), makeTag(c));
+        assert.deepEqual(await store.getRepo(app), makeRepo(app));
+      });
+
+      it('ids that are not listed and an empty list change nothing', async () => {
+        const [a, b] = [newId(), newId()];
+        await store.mergeRepoImages(app, [{ id: a, checksum: 'sha256:x' }]);
+        await store.mergeRepoImages(app2, [{ id: b }]);
+        await store.unlinkRepoImages(app, [b, newId()]);
+        await store.unlinkRepoImages(app, []);
+        await store.unlinkRepoImages(busybox, [a]);
+        assert.deepEqual(await store.getRepoImages(app), [{ id: a, checksum: 'sha256:x' }]);
+        assert.deepEqual(await store.getRepoImages(app2), [{ id: b }]);
+        assert.deepEqual((await store.reposOfImage(a)).map((n) => n.full), ['ns/app']);
+        assert.deepEqual((await store.reposOfImage(b)).map((n) => n.full), ['ns/app2']);
+      });
+
+      it('an unlinked image can be linked again, without its old checksum', async () => {
+        const a = newId();
+        await store.mergeRepoImages(app, [{ id: a, checksum: 'sha256:old' }]);
+        await store.unlinkRepoImages(app, [a]);
+        await store.mergeRepoImages(app, [{ id: a }]);
+        assert.deepEqual(await store.getRepoImages(app), [{ id: a }]);
+        assert.deepEqual((await store.reposOfImage(a)).map((n) => n.full), ['ns/app']);
+      });
+
+      it('concurrent with merges of other ids, loses none of them', async () => {
+        const doomed = Array.from({ length: 10 }, newId);
+        const added = Array.from({ length: 10 }, newId);
+        await store.mergeRepoImages(app, doomed.map((id) => ({ id })));
+        await Promise.all([
+          ...doomed.map((id) => store.unlinkRepoImages(app, [id])),
+          ...added.map((id) => store.mergeRepoImages(app, [{ id, checksum: `sha256:${id}` }])),
+        ]);
+        assert.deepEqual(await store.getRepoImages(app), added.map((id) => ({ id, checksum: `sha256:${id}` })).sort(byId));
+        for (const id of doomed) assert.deepEqual(await store.reposOfImage(id), []);
+      });
+
+      it('survives a reopen', async () => {
+        const [a, b] = [newId(), newId()];
+        await store.mergeRepoImages(app, [{ id: a }, { id: b, checksum: 'sha256:b' }]);
+        await store.mergeRepoImages(app2, [{ id: a }]);
+        await store.unlinkRepoImages(app, [a]);
+        await store.close();
+        const again = await fixture.reopen();
+        assert.deepEqual(await again.getRepoImages(app), [{ id: b, checksum: 'sha256:b' }]);
+        assert.deepEqual(await again.getRepoImages(app2), [{ id: a }]);
+        assert.deepEqual((await again.reposOfImage(a)).map((n) => n.full), ['ns/app2']);
+        assert.deepEqual((await again.reposOfImage(b)).map((n) => n.full), ['ns/app']);
+      });
+    });
+
+    describe('webhook queue', () => {
+      // Realistic due times (ms since the epoch), with 12- and 13-digit values mixed so that
+      // an order by text instead of by number would show.
+      const T = 1_700_000_000_000;
+
+      it('is empty at first', async () => {
+        assert.deepEqual(await collect(store.listWebhooks()), []);
+        assert.deepEqual(await store.dueWebhooks(Number.MAX_SAFE_INTEGER, 100), []);
+        await store.enqueueWebhooks([]);
+        assert.deepEqual(await collect(store.listWebhooks()), []);
+      });
+
+      it('enqueueWebhooks stores every delivery as given; listWebhooks yields each once, and nothing else', async () => {
+        const ds = [makeDelivery(T + 5), makeDelivery(T, { attempts: 3, lastError: 'HTTP 500' }), makeDelivery(999_999_999_999)];
+        await store.enqueueWebhooks(ds);
+        // Other records must not show up as deliveries.
+        await store.putRepo(app, makeRepo(app));
+        await store.putUser(makeUser('alice'));
+        const listed = (await collect(store.listWebhooks())).sort(byId);
+        assert.deepEqual(listed, [...ds].sort(byId));
+      });
+
+      it('dueWebhooks: only deliveries due at or before now, oldest due first, at most limit', async () => {
+        const late = makeDelivery(T + 1000);
+        const d2 = makeDelivery(T + 20);
+        const d1 = makeDelivery(T + 10);
+        const early = makeDelivery(999_999_999_999);
+        const d0 = makeDelivery(T);
+        await store.enqueueWebhooks([late, d2]);
+        await store.enqueueWebhooks([d1, early, d0]);
+
+        assert.deepEqual(await store.dueWebhooks(T - 1, 10), [early]);
+        assert.deepEqual(await store.dueWebhooks(T + 10, 10), [early, d0, d1], 'due exactly now is due');
+        assert.deepEqual(await store.dueWebhooks(T + 19, 10), [early, d0, d1]);
+        assert.deepEqual(await store.dueWebhooks(T + 20, 10), [early, d0, d1, d2]);
+        assert.deepEqual(await store.dueWebhooks(T + 20, 2), [early, d0]);
+        assert.deepEqual(await store.dueWebhooks(T + 20, 1), [early]);
+        assert.deepEqual(await store.dueWebhooks(T + 5000, 100), [early, d0, d1, d2, late]);
+        assert.deepEqual(await store.dueWebhooks(0, 10), []);
+      });
+
+      it('rescheduleWebhook replaces the delivery: one copy, the new fields, due at its new time', async () => {
+        const a = makeDelivery(T);
+        const b = makeDelivery(T + 1);
+        await store.enqueueWebhooks([a, b]);
+        const next = { ...a, attempts: 1, dueAt: T + 100, lastError: 'HTTP 503' };
+        await store.rescheduleWebhook(a, next);
+        assert.deepEqual(await store.dueWebhooks(T + 99, 10), [b]);
+        assert.deepEqual(await store.dueWebhooks(T + 100, 10), [b, next]);
+        assert.deepEqual((await collect(store.listWebhooks())).sort(byId), [b, next].sort(byId));
+        // Moved earlier than another one: the order follows.
+        const again = { ...next, attempts: 2, dueAt: T - 50 };
+        await store.rescheduleWebhook(next, again);
+        assert.deepEqual(await store.dueWebhooks(T + 100, 10), [again, b]);
+        assert.equal((await collect(store.listWebhooks())).length, 2);
+      });
+
+      it('removeWebhook removes that delivery only; removing it twice is harmless', async () => {
+        const [a, b, c] = [makeDelivery(T), makeDelivery(T), makeDelivery(T + 1)];
+        await store.enqueueWebhooks([a, b, c]);
+        await store.removeWebhook(b);
+        await store.removeWebhook(b);
+        assert.deepEqual((await collect(store.listWebhooks())).sort(byId), [a, c].sort(byId));
+        assert.deepEqual(await store.dueWebhooks(T + 1, 10), [a, c]);
+        const moved = { ...c, dueAt: T + 500, attempts: 1 };
+        await store.rescheduleWebhook(c, moved);
+        await store.removeWebhook(moved);
+        assert.deepEqual(await collect(store.listWebhooks()), [a]);
+      });
+
+      it('survives a reopen, with its order', async () => {
+        const [a, b, c, d] = [makeDelivery(T + 30), makeDelivery(T + 10), makeDelivery(T + 20), makeDelivery(T + 40)];
+        await store.enqueueWebhooks([a, b, c, d]);
+        const moved = { ...b, attempts: 4, dueAt: T + 35, lastError: 'connect ECONNREFUSED 127.0.0.1:9' };
+        await store.rescheduleWebhook(b, moved);
+        await store.removeWebhook(d);
+        await store.close();
+        const again = await fixture.reopen();
+        assert.deepEqual((await collect(again.listWebhooks())).sort(byId), [a, c, moved].sort(byId));
+        assert.deepEqual(await again.dueWebhooks(T + 100, 10), [c, a, moved]);
+        assert.deepEqual(await again.dueWebhooks(T + 30, 10), [c, a]);
+        await again.removeWebhook(a);
+        assert.deepEqual(await again.dueWebhooks(T + 100, 10), [c, moved]);
       });
     });
 
