@@ -20,6 +20,7 @@ import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore, ByteRange } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { Gate } from './gate.js';
+import { Lru } from './lru.js';
 
 export interface ImageJsonView {
   json: Buffer;
@@ -37,9 +38,10 @@ const MAX_ANCESTRY = 1024;
 export class ImageService {
   /** Images some request is writing right now (json, layer or checksum). */
   private readonly writing = new Set<ImageId>();
-  /** Complete images are immutable: their records are cached once read. */
-  private readonly completeCache = new Map<ImageId, ImageRecord>();
-  private static readonly CACHE_LIMIT = 10_000;
+  /** Complete images are immutable: their records, JSON and ancestry are cached once read. */
+  private readonly completeCache = new Lru<ImageId, ImageRecord>(20_000);
+  private readonly jsonCache = new Lru<ImageId, Buffer>(20_000, 8 * 1024 * 1024, (b) => b.length);
+  private readonly ancestryCache = new Lru<ImageId, ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
 
   constructor(
     private readonly meta: MetadataStore,
@@ -179,31 +181,41 @@ export class ImageService {
 
   /** A complete image's record; NOT_FOUND or IMAGE_INCOMPLETE otherwise. */
   async getComplete(id: ImageId): Promise<ImageRecord> {
-    const cached = this.completeCache.get(id);
-    if (cached) return cached;
-    const record = await this.meta.getImage(id);
+    const record = await this.find(id);
     if (!record) throw notFound('Image not found');
     if (record.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
-    if (this.completeCache.size >= ImageService.CACHE_LIMIT) this.completeCache.clear();
-    this.completeCache.set(id, record);
     return record;
   }
 
-  /** The record whatever its state, or null (for the Index image list and for tags). */
-  find(id: ImageId): Promise<ImageRecord | null> {
-    return this.meta.getImage(id);
+  /** The record whatever its state, or null. Complete records are immutable: cached. */
+  async find(id: ImageId): Promise<ImageRecord | null> {
+    const cached = this.completeCache.get(id);
+    if (cached) return cached;
+    const record = await this.meta.getImage(id);
+    if (record?.status === 'complete') this.completeCache.set(id, record);
+    return record;
   }
 
   async getJson(id: ImageId): Promise<ImageJsonView> {
     const record = await this.getComplete(id);
-    const json = await this.meta.getImageJson(id);
-    if (!json) throw notFound('Image not found');
+    let json = this.jsonCache.get(id);
+    if (!json) {
+      const stored = await this.meta.getImageJson(id);
+      if (!stored) throw notFound('Image not found');
+      json = stored;
+      this.jsonCache.set(id, json);
+    }
     return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
   }
 
   async getAncestry(id: ImageId): Promise<ImageId[]> {
     await this.getComplete(id);
-    return (await this.meta.getAncestry(id)) ?? [id];
+    let ancestry = this.ancestryCache.get(id);
+    if (!ancestry) {
+      ancestry = (await this.meta.getAncestry(id)) ?? [id];
+      this.ancestryCache.set(id, ancestry);
+    }
+    return ancestry;
   }
 
   async getLayer(id: ImageId): Promise<LayerView> {
@@ -224,6 +236,8 @@ export class ImageService {
   /** Forgets cached records (after a delete or a repair). */
   forget(id: ImageId): void {
     this.completeCache.delete(id);
+    this.jsonCache.delete(id);
+    this.ancestryCache.delete(id);
   }
 
   private async exclusive<T>(id: ImageId, fn: () => Promise<T>): Promise<T> {

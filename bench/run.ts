@@ -1,0 +1,64 @@
+/**
+ * npm run bench: builds nothing itself (the npm script builds first), starts the built
+ * server as a plain process on a scratch storage root (standalone, so the harness needs
+ * no credentials), runs ../shared/bench/run.sh against it with --pid, writes the report to
+ * bench-results/<timestamp>/report.md (git-ignored) and stops the server.
+ *
+ *   npm run bench                      # 64M,1G; concurrency 1,8; 3 rounds
+ *   npm run bench -- --sizes 64M --reps 1
+ *
+ * Extra arguments go to run.sh as they are.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const repo = path.resolve(import.meta.dirname, '..');
+const harness = path.resolve(repo, '..', 'shared', 'bench', 'run.sh');
+if (!fs.existsSync(harness)) {
+  console.error(`bench: ${harness} not found (the shared/ folder must sit beside the repository)`);
+  process.exit(2);
+}
+const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-bench-'));
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const outDir = path.join(repo, 'bench-results', stamp);
+fs.mkdirSync(outDir, { recursive: true });
+
+const server = spawn(process.execPath, [path.join(repo, 'dist', 'src', 'main.js')], {
+  cwd: repo,
+  env: {
+    ...process.env,
+    REGISTRY_STORAGE_ROOT: storage,
+    REGISTRY_PORT: '0',
+    REGISTRY_STANDALONE: 'true',
+    REGISTRY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+
+const url = await new Promise<string>((resolve, reject) => {
+  let buffer = '';
+  const onData = (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const m = /"url":"(http:\/\/[^"]+)"/.exec(buffer);
+    if (m) {
+      server.stdout?.off('data', onData);
+      server.stdout?.resume(); // keep draining the request log
+      resolve(m[1]);
+    }
+  };
+  server.stdout?.on('data', onData);
+  server.once('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
+});
+
+const args = process.argv.slice(2);
+const defaults = args.includes('--sizes') ? [] : ['--sizes', '64M,1G', '--concurrency', '1,8'];
+const result = spawnSync('bash', [harness, url, '--pid', String(server.pid), ...defaults, ...args, '--out', path.join(outDir, 'report.md')], {
+  stdio: 'inherit',
+});
+server.kill('SIGTERM');
+await new Promise((resolve) => server.once('exit', resolve));
+fs.rmSync(storage, { recursive: true, force: true });
+console.log(`bench: report in ${path.relative(repo, path.join(outDir, 'report.md'))}`);
+process.exit(result.status ?? 1);
