@@ -5,6 +5,10 @@
  * the metadata store first and delivered by a background loop, so the request that caused
  * them is never slowed and a restart loses none. A failed delivery (network error, timeout,
  * non-2xx) is retried with exponential backoff until `maxAttempts`, then dropped and logged.
+ *
+ * A URL may carry credentials (`https://user:secret@host/…`): they are sent as
+ * `Authorization: Basic` (fetch refuses URLs with credentials), and logs show the URL with
+ * its credentials and query values masked, since either may be the receiver's secret.
  */
 import { randomBytes } from 'node:crypto';
 import type { RepoRecord, WebhookDelivery } from '../domain/records.js';
@@ -26,6 +30,8 @@ export class WebhookService {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** Events being queued: stop() waits for them, so none is lost on a graceful stop. */
+  private readonly queueing = new Set<Promise<void>>();
   /** Base URL of this registry, for `callback_url` and `repo_url` (set once listening). */
   publicUrl = 'http://127.0.0.1:5000';
 
@@ -41,8 +47,18 @@ export class WebhookService {
   }
 
   /** Event listener: queue one delivery per endpoint, then wake the delivery loop. */
-  async onEvent(event: RegistryEvent): Promise<void> {
-    if (!this.enabled) return;
+  onEvent(event: RegistryEvent): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    const queued = this.enqueue(event);
+    this.queueing.add(queued);
+    const forget = () => {
+      this.queueing.delete(queued);
+    };
+    queued.then(forget, forget);
+    return queued;
+  }
+
+  private async enqueue(event: RegistryEvent): Promise<void> {
     const payload = await this.payload(event, randomBytes(8).toString('hex'));
     const dueAt = this.now();
     await this.meta.enqueueWebhooks(
@@ -66,11 +82,15 @@ export class WebhookService {
     this.schedule(0);
   }
 
-  /** Stops the loop and waits for a delivery round in progress. */
+  /**
+   * Stops the loop and waits for the events still being queued (the store must stay open
+   * until they are written) and for a delivery round in progress.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    while (this.queueing.size > 0) await Promise.allSettled([...this.queueing]);
     await this.running;
   }
 
@@ -113,10 +133,16 @@ export class WebhookService {
 
   private async attempt(delivery: WebhookDelivery): Promise<void> {
     let error: string | null = null;
+    const url = redactUrl(delivery.url);
     try {
-      const res = await fetch(delivery.url, {
+      const { target, authorization } = splitCredentials(delivery.url);
+      const res = await fetch(target, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'User-Agent': 'v1-registry-webhook' },
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': 'v1-registry-webhook',
+          ...(authorization ? { Authorization: authorization } : {}),
+        },
         body: JSON.stringify(delivery.payload),
         signal: AbortSignal.timeout(this.options.timeoutMs),
         redirect: 'manual',
@@ -124,22 +150,25 @@ export class WebhookService {
       await res.arrayBuffer().catch(() => undefined);
       if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
     } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       error = (err as Error).message || String(err);
+      if (cause?.code || cause?.message) error += ` (${cause.code ?? cause.message})`;
+      for (const form of new Set([delivery.url, new URL(delivery.url).href])) error = error.split(form).join(url);
     }
     if (error === null) {
       await this.meta.removeWebhook(delivery);
-      this.logger.info({ url: delivery.url, id: delivery.id, attempts: delivery.attempts + 1 }, 'webhook delivered');
+      this.logger.info({ url, id: delivery.id, attempts: delivery.attempts + 1 }, 'webhook delivered');
       return;
     }
     const attempts = delivery.attempts + 1;
     if (attempts >= this.options.maxAttempts) {
       await this.meta.removeWebhook(delivery);
-      this.logger.error({ url: delivery.url, id: delivery.id, attempts, error }, 'webhook dropped after the last attempt');
+      this.logger.error({ url, id: delivery.id, attempts, error }, 'webhook dropped after the last attempt');
       return;
     }
     const backoff = Math.min(MAX_BACKOFF_MS, this.options.retryBaseMs * 2 ** (attempts - 1));
     await this.meta.rescheduleWebhook(delivery, { ...delivery, attempts, dueAt: this.now() + backoff, lastError: error });
-    this.logger.warn({ url: delivery.url, id: delivery.id, attempts, error, retryInMs: backoff }, 'webhook delivery failed; will retry');
+    this.logger.warn({ url, id: delivery.id, attempts, error, retryInMs: backoff }, 'webhook delivery failed; will retry');
   }
 
   private async payload(event: RegistryEvent, eventId: string): Promise<unknown> {
@@ -173,4 +202,28 @@ export class WebhookService {
       },
     };
   }
+}
+
+/** The URL without credentials, and those credentials as a Basic authorization. */
+function splitCredentials(raw: string): { target: string; authorization: string | null } {
+  const u = new URL(raw);
+  if (!u.username && !u.password) return { target: raw, authorization: null };
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { target: u.toString(), authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+/** The URL as it may be logged: credentials and query values masked. */
+export function redactUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return '[invalid url]';
+  }
+  const userinfo = u.username || u.password ? '***@' : '';
+  const query = [...u.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=***`).join('&');
+  return `${u.protocol}//${userinfo}${u.host}${u.pathname}${query ? `?${query}` : ''}`;
 }
