@@ -17,7 +17,7 @@ import { checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../doma
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
-import type { BlobStore, ByteRange } from '../store/blobs/blob-store.js';
+import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { Gate } from './gate.js';
 import { Lru } from './lru.js';
@@ -224,8 +224,14 @@ export class ImageService {
     return { digest: record.layer.digest, size: record.layer.size };
   }
 
-  openLayer(layer: LayerView, range?: ByteRange): Promise<Readable> {
-    return this.blobs.read(layer.digest, range);
+  /** Opens a layer's blob for positional reads (the caller closes it). */
+  async openLayer(layer: LayerView): Promise<BlobReader> {
+    const reader = await this.blobs.openReader(layer.digest);
+    if (reader.size !== layer.size) {
+      await reader.close();
+      throw new Error(`blob ${layer.digest} has ${reader.size} bytes, the image records ${layer.size}`);
+    }
+    return reader;
   }
 
   /** Is some request writing this image right now (garbage collection spares it)? */

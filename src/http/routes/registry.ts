@@ -10,10 +10,12 @@ import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import { actorOf, principalOf } from '../authenticate.js';
-import { jsonBody, readRawBody } from '../body.js';
+import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
+import { sendBlob } from '../send-blob.js';
 import { IMMUTABLE, NO_CACHE, sendJson } from '../respond.js';
+import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface RegistryRouteDeps {
@@ -50,7 +52,17 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
   router.put('/v1/images/:id/layer', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
-    (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, ctx.req)).size;
+    // A client that stops sending for upload_idle_timeout_seconds gets 408: the upload is
+    // aborted, its temp file removed, the image stays pending (see guardUploadBody).
+    const body = guardUploadBody(ctx.req);
+    try {
+      (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, body.stream)).size;
+    } catch (err) {
+      if (body.timedOut) ctx.set('Connection', 'close');
+      throw err;
+    } finally {
+      body.dispose();
+    }
     sendJson(ctx, 200, true);
   });
 
@@ -118,7 +130,20 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
       if (ctx.length === 0) ctx.body = Buffer.alloc(0);
       return; // HEAD opens no stream
     }
-    ctx.body = await images.openLayer(layer, range.kind === 'partial' ? range.range : undefined);
+    const reader = await images.openLayer(layer);
+    // The bytes go out from here, not through Koa: headers are set, the status is known.
+    ctx.respond = false;
+    ctx.res.statusCode = ctx.status;
+    const start = range.kind === 'partial' ? range.range.start : 0;
+    try {
+      await sendBlob(reader, start, ctx.length, ctx.res);
+    } catch (err) {
+      // Headers may be out already: the only honest answer left is to cut the connection.
+      ctx.res.destroy();
+      if (!ctx.res.writableEnded) (ctx.state as RegistryState).log?.debug({ err }, 'layer download ended early');
+    } finally {
+      await reader.close();
+    }
   });
 
   // ── repositories ──────────────────────────────────────────────────────────────────
@@ -128,12 +153,14 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.listTags(name));
+    await recordPull(ctx, { repo: name, allTags: true });
   });
   routes.add('get', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.getTag(name, tag));
+    await recordPull(ctx, { repo: name, tag });
   });
   // The body is a JSON string (the image id). Anything else, including a body that is not
   // JSON at all (a bare id, an empty body), is 400 "Invalid data", as the reference server

@@ -36,6 +36,14 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/** An open blob for positional reads (the fast path for serving layers). */
+export interface BlobReader {
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into the start of `buffer`; 0 at the end. */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 /**
  * Every method taking a digest accepts only `sha256:<64 lowercase hex>` and rejects anything
  * else with INVALID_INPUT before the digest reaches a path, key or request.
@@ -53,6 +61,11 @@ export interface BlobStore {
    * delivers the bytes even if the blob is deleted meanwhile.
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Opens the blob for positional reads (rejects with NOT_FOUND if absent). Like `read`,
+   * the bytes stay readable until `close` even if the blob is deleted meanwhile.
+   */
+  openReader(digest: string): Promise<BlobReader>;
   /** Removes a blob; false when it did not exist. */
   delete(digest: string): Promise<boolean>;
   /** Every stored digest, in no particular order. */

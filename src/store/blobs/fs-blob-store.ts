@@ -2,16 +2,18 @@
  * Blob store on the local filesystem: temp file → fsync → rename into the content address
  * (layout in blob-paths.ts). Reads use large buffers: the 64 KiB default costs throughput.
  */
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalidInput, notFound } from '../../domain/errors.js';
 import { BlobPaths } from './blob-paths.js';
-import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+import { DurableFileWriter } from './durable-file.js';
+import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Background fdatasync every this many bytes: the disk writes back while the upload runs. */
+const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
   readonly paths: BlobPaths;
@@ -33,9 +35,9 @@ export class FsBlobStore implements BlobStore {
 
   async createWriter(): Promise<BlobWriter> {
     const tmp = this.paths.newTemp();
-    // flush: the file is fsynced before its descriptor closes, so once the stream has
-    // closed the bytes are durable and can be linked into place.
-    const stream = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
+    // Durable once closed (fdatasync, mostly done in the background while bytes arrive), so
+    // after 'close' the bytes can be linked into place.
+    const stream = new DurableFileWriter(tmp, { syncEvery: SYNC_EVERY_BYTES, highWaterMark: WRITE_BUFFER_BYTES });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
     return {
@@ -103,6 +105,27 @@ export class FsBlobStore implements BlobStore {
         highWaterMark: READ_BUFFER_BYTES,
         ...(range ? { start: range.start, end: range.end } : {}),
       });
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  async openReader(digest: string): Promise<BlobReader> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.paths.blob(digest), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      return {
+        size,
+        read: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
+        close: () => handle.close(),
+      };
     } catch (err) {
       await handle.close();
       throw err;
