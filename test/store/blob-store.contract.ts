@@ -345,6 +345,47 @@ export function blobStoreContract(name: string, factory: BlobStoreFactory): void
       });
     });
 
+    describe('openReader (positional reads)', () => {
+      it('reports the size and reads exact bytes at any position', async () => {
+        const bytes = randomBytes(1024 * 1024 + 333);
+        const digest = await putBlob(store, bytes);
+        const reader = await store.openReader(digest);
+        try {
+          assert.equal(reader.size, bytes.length);
+          const buf = Buffer.alloc(4096);
+          for (const position of [0, 1, 4095, 65536, bytes.length - 4096]) {
+            assert.equal(await reader.read(buf, 4096, position), 4096);
+            assert.ok(buf.equals(bytes.subarray(position, position + 4096)), `bytes at ${position}`);
+          }
+          // Past the end: a short read, then 0.
+          assert.equal(await reader.read(buf, 4096, bytes.length - 10), 10);
+          assert.ok(buf.subarray(0, 10).equals(bytes.subarray(bytes.length - 10)));
+          assert.equal(await reader.read(buf, 4096, bytes.length), 0);
+        } finally {
+          await reader.close();
+        }
+      });
+
+      it('rejects NOT_FOUND for a missing blob and INVALID_INPUT for a bad digest', async () => {
+        await assert.rejects(store.openReader(digestOf(Buffer.from('absent'))), rejectsWith('NOT_FOUND'));
+        await assert.rejects(store.openReader('sha256:../../etc'), rejectsWith('INVALID_INPUT'));
+      });
+
+      it('keeps reading a blob deleted after it was opened', async () => {
+        const bytes = randomBytes(200_000);
+        const digest = await putBlob(store, bytes);
+        const reader = await store.openReader(digest);
+        try {
+          assert.equal(await store.delete(digest), true);
+          const buf = Buffer.alloc(bytes.length);
+          assert.equal(await reader.read(buf, bytes.length, 0), bytes.length);
+          assert.ok(buf.equals(bytes));
+        } finally {
+          await reader.close();
+        }
+      });
+    });
+
     describe('delete', () => {
       it('returns true, then false; the blob is gone', async () => {
         const keep = await putBlob(store, Buffer.from('keep'));
