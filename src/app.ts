@@ -10,6 +10,7 @@ import { recordMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
 import { addOpsRoutes } from './http/routes/ops.js';
 import { addAdminRoutes } from './http/routes/admin.js';
+import { hubRoutes } from './http/routes/hub.js';
 import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
@@ -61,6 +62,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(recordMetrics(services.metrics));
   app.use(dockerHeaders(VERSION, config.flavor));
   app.use(ops.routes());
+  // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
+  app.use(hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes }));
   app.use(authenticate(services.users, services.tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -60,6 +60,8 @@ export interface RepoRecord {
   lastTagInfo: ClientInfo | null;
   /** Users given access besides the namespace owner and the admins. */
   collaborators?: Record<string, Permission>;
+  /** The long (Markdown) description; Docker Hub API double's `full_description`. */
+  fullDescription?: string;
 }
 
 export interface UserRecord {

@@ -15,7 +15,9 @@ import { EventBus } from './events.js';
 import { GarbageCollector } from './gc.js';
 import { Gate } from './gate.js';
 import { HealthService } from './health.js';
+import { HubService } from './hub.js';
 import { ImageService } from './images.js';
+import { JwtService } from './jwt.js';
 import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
@@ -37,6 +39,8 @@ export interface Services {
   admin: AdminService;
   events: EventBus;
   webhooks: WebhookService;
+  /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
+  hub: HubService;
   close(): Promise<void>;
 }
 
@@ -103,6 +107,9 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     logger,
   );
   events.on((event) => webhooks.onEvent(event));
+  const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const hub = new HubService(meta, repos, access, users, jwt);
+  events.on((event) => hub.onEvent(event));
   webhooks.start();
   return {
     meta,
@@ -120,6 +127,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     admin,
     events,
     webhooks,
+    hub,
     async close() {
       await webhooks.stop();
       await meta.close();

@@ -15,6 +15,7 @@ import type { TokenAccess, TokenService } from '../../services/tokens.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
 import { NO_CACHE, sendJson } from '../respond.js';
+import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface IndexRouteDeps {
@@ -69,6 +70,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
     session(ctx, name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, list);
+    await recordPull(ctx, { repo: name });
   });
   // Old delete flow, step 1: a delete token; the data goes with DELETE …/ on the registry.
   routes.add('delete', '/images', [], async (ctx, name) => {

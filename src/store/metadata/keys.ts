@@ -20,6 +20,10 @@
  *   hook!<due ms, 15 digits>!<id>         WebhookDelivery waiting to be sent, ordered by
  *                                         when it is due (the persistent webhook queue)
  *   meta!schema                           number: schema version of this database
+ *   pulls!<ns>/<repo>                     RepoPullStats {count, lastPulledAt}: v1 pulls of the
+ *                                         repository (the Docker Hub API double's pull_count)
+ *   tagpull!<ns>/<repo>!<tag>             string: ISO time the tag was last pulled (Hub double)
+ *   tagpush!<ns>/<repo>!<tag>             string: the user who last pushed the tag (Hub double)
  *
  * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
  * + its repository record + its image-list links; a repository delete with all its tags,
@@ -43,6 +47,9 @@ export const keys = {
   user: (name: string) => `user!${name}`,
   email: (email: string) => `email!${email}`,
   webhook: (dueAt: number, id: string) => `hook!${String(Math.max(0, Math.floor(dueAt))).padStart(15, '0')}!${id}`,
+  repoPulls: (name: RepoName) => `pulls!${name.full}`,
+  tagPull: (name: RepoName, tag: Tag) => `tagpull!${name.full}!${tag}`,
+  tagPusher: (name: RepoName, tag: Tag) => `tagpush!${name.full}!${tag}`,
 };
 
 export interface KeyRange {
@@ -64,6 +71,10 @@ export const ranges = {
   webhooks: () => prefixRange('hook!'),
   /** Deliveries due at or before `now`. */
   webhooksDue: (now: number) => ({ gt: 'hook!', lt: `hook!${String(Math.floor(now) + 1).padStart(15, '0')}` }),
+  /** The repositories of one namespace (`/` ends the namespace: `ab/` never matches `ab-c/`). */
+  reposOf: (namespace: string) => prefixRange(`repo!${namespace}/`),
+  tagPulls: (name: RepoName) => prefixRange(`tagpull!${name.full}!`),
+  tagPushers: (name: RepoName) => prefixRange(`tagpush!${name.full}!`),
 };
 
 /** The last `!`-separated part of a key (a tag or an image id in the ranges above). */

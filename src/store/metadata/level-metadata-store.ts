@@ -7,6 +7,7 @@ import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../doma
 import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
 import type { MetadataStore } from './metadata-store.js';
+import type { RepoPullStats, TagStats } from './metadata-store.js';
 
 type Json = unknown;
 type Op =
@@ -254,5 +255,58 @@ export class LevelMetadataStore implements MetadataStore {
 
   async *listWebhooks(): AsyncIterable<WebhookDelivery> {
     for await (const value of this.db.values(ranges.webhooks())) yield value as WebhookDelivery;
+  }
+
+  // ── pull statistics and pushers (the Docker Hub API double) ───────────────────────
+
+  async *listReposInNamespace(namespace: string): AsyncIterable<RepoRecord> {
+    for await (const value of this.db.values(ranges.reposOf(namespace))) yield value as RepoRecord;
+  }
+
+  getRepoPulls(name: RepoName): Promise<RepoPullStats | null> {
+    return this.get<RepoPullStats>(keys.repoPulls(name));
+  }
+
+  addRepoPull(name: RepoName, at: string): Promise<void> {
+    // Read-modify-write, queued per repository so that concurrent pulls all count.
+    return this.exclusive(name, async () => {
+      const previous = await this.get<RepoPullStats>(keys.repoPulls(name));
+      const next: RepoPullStats = { count: (previous?.count ?? 0) + 1, lastPulledAt: at };
+      await this.db.put(keys.repoPulls(name), next);
+    });
+  }
+
+  async setTagsPulled(name: RepoName, tags: Tag[], at: string): Promise<void> {
+    if (tags.length === 0) return;
+    await this.batch(tags.map((tag): Op => ({ type: 'put', key: keys.tagPull(name, tag), value: at })));
+  }
+
+  async setTagPusher(name: RepoName, tag: Tag, user: string): Promise<void> {
+    await this.db.put(keys.tagPusher(name, tag), user);
+  }
+
+  async getTagStats(name: RepoName, tags: Tag[]): Promise<TagStats[]> {
+    if (tags.length === 0) return [];
+    const values = await this.db.getMany([...tags.map((tag) => keys.tagPull(name, tag)), ...tags.map((tag) => keys.tagPusher(name, tag))]);
+    return tags.map((_, i) => ({
+      lastPulledAt: (values[i] as string | undefined) ?? null,
+      pusher: (values[tags.length + i] as string | undefined) ?? null,
+    }));
+  }
+
+  async deleteTagStats(name: RepoName, tag: Tag): Promise<void> {
+    await this.batch([
+      { type: 'del', key: keys.tagPull(name, tag) },
+      { type: 'del', key: keys.tagPusher(name, tag) },
+    ]);
+  }
+
+  deleteRepoStats(name: RepoName): Promise<void> {
+    return this.exclusive(name, async () => {
+      const ops: Op[] = [{ type: 'del', key: keys.repoPulls(name) }];
+      for await (const key of this.db.keys(ranges.tagPulls(name))) ops.push({ type: 'del', key });
+      for await (const key of this.db.keys(ranges.tagPushers(name))) ops.push({ type: 'del', key });
+      await this.batch(ops);
+    });
   }
 }

@@ -69,4 +69,35 @@ export interface MetadataStore {
   removeWebhook(delivery: WebhookDelivery): Promise<void>;
   /** Every queued delivery (for status and tests). */
   listWebhooks(): AsyncIterable<WebhookDelivery>;
+
+  // ── pull statistics and pushers (the Docker Hub API double) ───────────────────────
+  /** The repositories of one namespace, sorted by repository name. */
+  listReposInNamespace(namespace: string): AsyncIterable<RepoRecord>;
+  getRepoPulls(name: RepoName): Promise<RepoPullStats | null>;
+  /** Counts one pull of the repository at `at` (ISO time); concurrent pulls are never lost. */
+  addRepoPull(name: RepoName, at: string): Promise<void>;
+  /** Marks tags pulled at `at` (ISO time), atomically. */
+  setTagsPulled(name: RepoName, tags: Tag[], at: string): Promise<void>;
+  setTagPusher(name: RepoName, tag: Tag, user: string): Promise<void>;
+  /** For each of `tags`, in order: when it was last pulled and who last pushed it (null: unknown). */
+  getTagStats(name: RepoName, tags: Tag[]): Promise<TagStats[]>;
+  /** Forgets a tag's pull time and pusher. */
+  deleteTagStats(name: RepoName, tag: Tag): Promise<void>;
+  /** Forgets a repository's pull count and every tag's pull time and pusher, atomically. */
+  deleteRepoStats(name: RepoName): Promise<void>;
+}
+
+/** A tag's pull time and pusher (Docker Hub API double). */
+export interface TagStats {
+  /** ISO time of the last pull. */
+  lastPulledAt: string | null;
+  /** The user who last pushed the tag. */
+  pusher: string | null;
+}
+
+/** How often and when a repository was pulled (v1 pull starts, see HubService). */
+export interface RepoPullStats {
+  count: number;
+  /** ISO time of the last pull. */
+  lastPulledAt: string | null;
 }

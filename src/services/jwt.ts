@@ -1,0 +1,128 @@
+/**
+ * JSON Web Tokens for the Docker Hub API double (HS256 only, written with node:crypto):
+ *
+ *   base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(header "." payload))
+ *
+ * header {"alg": "HS256", "typ": "JWT"}; payload {sub, username, user_id, iat, exp, jti, typ,
+ * pv}: `typ` is "access" (sent as `Authorization: JWT <t>` or `Bearer <t>`) or "refresh"
+ * (only good for getting a new access token); `pv` fingerprints the password hash, so
+ * changing the password ends every token issued before. The key is derived from the
+ * storage root's secret (the one Index tokens use, see tokens.ts) with a label, so the two
+ * kinds of token can never be confused. Verification: the header must name HS256 (never
+ * "none"), the signature is compared in constant time, `exp` must lie in the future.
+ * Whether the user still exists and is active is the caller's check (HubService).
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { RegistryError } from '../domain/errors.js';
+
+export type JwtKind = 'access' | 'refresh';
+
+export interface JwtClaims {
+  /** The user name (also in `username`, the claim Hub clients read). */
+  sub: string;
+  username: string;
+  user_id: number;
+  /** Issued at / expires at, unix seconds. */
+  iat: number;
+  exp: number;
+  jti: string;
+  typ: JwtKind;
+  /** Fingerprint of the password hash the token was issued under. */
+  pv: string;
+}
+
+export interface JwtSubject {
+  name: string;
+  passwordHash: string;
+}
+
+const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+const PART = /^[A-Za-z0-9_-]+$/;
+const KEY_LABEL = 'docker-hub-api-double/jwt/v1';
+
+export class JwtService {
+  private readonly key: Buffer;
+
+  constructor(
+    secret: Buffer,
+    private readonly accessTtlSeconds: number,
+    private readonly refreshTtlSeconds: number = 30 * 24 * 3600,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    this.key = createHmac('sha256', secret).update(KEY_LABEL).digest();
+  }
+
+  issue(user: JwtSubject, kind: JwtKind = 'access'): string {
+    const iat = Math.floor(this.now() / 1000);
+    const claims: JwtClaims = {
+      sub: user.name,
+      username: user.name,
+      user_id: numericId(`user:${user.name}`),
+      iat,
+      exp: iat + (kind === 'access' ? this.accessTtlSeconds : this.refreshTtlSeconds),
+      jti: randomBytes(9).toString('base64url'),
+      typ: kind,
+      pv: passwordVersion(user.passwordHash),
+    };
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `${HEADER}.${payload}.${this.sign(`${HEADER}.${payload}`)}`;
+  }
+
+  /** The claims of a valid token of `kind`; UNAUTHORIZED when malformed, forged or expired. */
+  verify(token: string, kind: JwtKind = 'access'): JwtClaims {
+    const parts = token.trim().split('.');
+    if (parts.length !== 3 || !parts.every((p) => PART.test(p))) throw invalid('Invalid token.');
+    const [header, payload, signature] = parts;
+    const decodedHeader = decode(header) as { alg?: unknown; typ?: unknown } | null;
+    if (!decodedHeader || decodedHeader.alg !== 'HS256') throw invalid('Invalid token.');
+    const expected = Buffer.from(this.sign(`${header}.${payload}`));
+    const given = Buffer.from(signature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('Error decoding signature.');
+    const claims = decode(payload) as Partial<JwtClaims> | null;
+    if (
+      !claims ||
+      typeof claims.sub !== 'string' ||
+      typeof claims.exp !== 'number' ||
+      typeof claims.pv !== 'string' ||
+      (claims.typ !== 'access' && claims.typ !== 'refresh')
+    ) {
+      throw invalid('Invalid token.');
+    }
+    if (claims.typ !== kind) throw invalid(kind === 'access' ? 'A refresh token is not an access token.' : 'Not a refresh token.');
+    if (claims.exp * 1000 <= this.now()) throw invalid('Signature has expired.');
+    return claims as JwtClaims;
+  }
+
+  /** Was the token issued under this password hash (false: the password changed since)? */
+  matchesPassword(claims: JwtClaims, passwordHash: string): boolean {
+    const expected = Buffer.from(passwordVersion(passwordHash));
+    const given = Buffer.from(claims.pv);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private sign(input: string): string {
+    return createHmac('sha256', this.key).update(input).digest('base64url');
+  }
+}
+
+/** A stable positive integer for a name (Hub's objects carry numeric ids; we have none). */
+export function numericId(name: string): number {
+  return createHash('sha256').update(name).digest().readUIntBE(0, 6) % 2 ** 47 + 1;
+}
+
+function passwordVersion(passwordHash: string): string {
+  return createHash('sha256').update(passwordHash).digest('base64url').slice(0, 16);
+}
+
+function decode(part: string): unknown {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function invalid(message: string): RegistryError {
+  return new RegistryError('UNAUTHORIZED', message);
+}
