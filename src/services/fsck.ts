@@ -104,9 +104,11 @@ export class Fsck {
         problem(broken, record.id, detail);
       }
     }
+    const deleted = new Set<string>();
     for (const digest of corrupt) {
       if (usedByComplete.has(digest)) continue; // reported with its image, never touched
       const repaired = repair && (await this.blobs.delete(digest));
+      if (repaired) deleted.add(digest);
       problem('corrupt-blob', digest, 'blob does not match its digest', repaired);
     }
 
@@ -145,7 +147,7 @@ export class Fsck {
     }
 
     return {
-      blobs: { checked: present.size, bytes, orphans: [...present].filter((d) => !used.has(d)).sort() },
+      blobs: { checked: present.size, bytes, orphans: [...present].filter((d) => !used.has(d) && !deleted.has(d)).sort() },
       images: {
         checked: images.size,
         complete,
