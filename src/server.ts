@@ -6,8 +6,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
+import { watchRequestBody } from './http/body.js';
 import type { Logger } from './logger.js';
 import { openServices, type Services } from './services/services.js';
+import { LoginThrottle } from './services/throttle.js';
 
 export interface RunningServer {
   url: string;
@@ -20,9 +22,22 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await openServices(config, logger);
+  services.users.setLoginThrottle(
+    new LoginThrottle({
+      maxFailuresPerUser: config.login_max_failures,
+      maxFailuresPerAddress: config.login_max_failures_per_address,
+      windowMs: config.login_window_seconds * 1000,
+    }),
+  );
   const app = createApp({ config, logger, services });
-  const server = http.createServer(app.callback());
-  // Layer uploads can take long; only idle connections are timed out.
+  const handle = app.callback();
+  const idleMs = config.upload_idle_timeout_seconds * 1000;
+  const server = http.createServer((req, res) => {
+    // A request body that stops arriving is cut off after upload_idle_timeout_seconds.
+    watchRequestBody(req, idleMs);
+    return handle(req, res);
+  });
+  // Layer uploads can take long; only idle connections and idle request bodies are timed out.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 5_000;

@@ -75,6 +75,32 @@ export const configSchema = z
       .min(1024)
       .default(1024 * 1024)
       .describe('Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
+    upload_idle_timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(60)
+      .describe(
+        'A request body (a layer upload, a JSON body) that sends no byte for this long is aborted: a layer upload gets 408, its temp file is removed and the image stays pending.',
+      ),
+    login_max_failures: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Wrong passwords per account within login_window_seconds before further logins of that account are refused (429 + Retry-After).'),
+    login_max_failures_per_address: z
+      .number()
+      .int()
+      .min(1)
+      .default(100)
+      .describe('Wrong passwords from one client address within login_window_seconds before further logins from it are refused (429 + Retry-After).'),
+    login_window_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(300)
+      .describe('Sliding window of the login throttle: a refused account or address may log in again once its oldest counted failure is this old.'),
   })
   .strict()
   .superRefine(

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'CHECKSUM_REQUIRED' // the client must send X-Docker-Checksum-Payload (pre-0.10 clients)
   | 'RANGE_NOT_SATISFIABLE'
   | 'PAYLOAD_TOO_LARGE'
+  | 'REQUEST_TIMEOUT' // the client stopped sending a request body (upload_idle_timeout_seconds)
   | 'UNAUTHORIZED' // no or wrong credentials
   | 'FORBIDDEN' // known caller, not allowed
   | 'INACTIVE_ACCOUNT'

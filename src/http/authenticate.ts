@@ -2,7 +2,8 @@
  * Who is calling: reads `Authorization` once per request (Basic user:password, or an
  * Index token `Token signature=…`) and leaves the principal in ctx.state. Bad credentials
  * are answered at once (401, or 403 for an inactive account), whatever the route;
- * no credentials make the caller anonymous. The ping routes never look.
+ * no credentials make the caller anonymous. The ping routes never look. Password checks
+ * are throttled per account and per client address (429 + Retry-After).
  */
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../domain/errors.js';
@@ -26,13 +27,13 @@ export function authenticate(users: UserService, tokens: TokenService) {
   return async (ctx: Context, next: Next) => {
     const header = ctx.get('Authorization');
     if (header && !SKIP.has(ctx.path)) {
-      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens);
+      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens, ctx.ip);
     }
     await next();
   };
 }
 
-async function resolve(header: string, users: UserService, tokens: TokenService): Promise<Principal> {
+async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
   const space = header.indexOf(' ');
   const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
   const value = space === -1 ? '' : header.slice(space + 1).trim();
@@ -45,7 +46,8 @@ async function resolve(header: string, users: UserService, tokens: TokenService)
     }
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'Invalid Basic credentials');
-    const user = await users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+    // Throttled per account and per client address (429 + Retry-After, see services/throttle.ts).
+    const user = await users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
     return { kind: 'user', user };
   }
   if (scheme === 'token') {

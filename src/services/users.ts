@@ -9,12 +9,15 @@ import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { DEFAULT_NAMESPACE, parseUsername } from '../domain/names.js';
 import type { UserRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { LoginThrottle } from './throttle.js';
 
 export interface UserServiceOptions {
   bcryptCost: number;
   signupEnabled: boolean;
   /** How long a verified password stays verified in memory (ms). */
   credentialCacheMs?: number;
+  /** Refuses password checks after too many failures (default: DEFAULT_LOGIN_THROTTLE). */
+  loginThrottle?: LoginThrottle;
 }
 
 export interface NewUser {
@@ -31,12 +34,22 @@ export class UserService {
   private readonly verified = new Map<string, { hash: string; until: number }>();
   /** Serialises account writes: name and e-mail uniqueness are checked then written. */
   private writeChain: Promise<unknown> = Promise.resolve();
+  /** Password checks of one account run one at a time, so the throttle counts every one. */
+  private readonly checking = new Map<string, Promise<unknown>>();
+  private throttle: LoginThrottle;
 
   constructor(
     private readonly meta: MetadataStore,
     private readonly options: UserServiceOptions,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.throttle = options.loginThrottle ?? new LoginThrottle();
+  }
+
+  /** Replaces the login throttle (the server sets the configured one). */
+  setLoginThrottle(throttle: LoginThrottle): void {
+    this.throttle = throttle;
+  }
 
   get signupEnabled(): boolean {
     return this.options.signupEnabled;
@@ -86,12 +99,36 @@ export class UserService {
     return true;
   }
 
-  /** Checks a password: UNAUTHORIZED when wrong or unknown, INACTIVE_ACCOUNT when disabled. */
-  async authenticate(name: string, password: string): Promise<UserRecord> {
+  /**
+   * Checks a password: UNAUTHORIZED when wrong or unknown, INACTIVE_ACCOUNT when disabled,
+   * TOO_MANY_REQUESTS (without looking at the password) while the account or the client
+   * `address` has too many recent failures (see throttle.ts). Checks of one account run
+   * one after the other, so a burst of parallel guesses cannot overrun the limit; a burst
+   * of right passwords costs one bcrypt, the others hit the verified cache.
+   */
+  authenticate(name: string, password: string, address?: string): Promise<UserRecord> {
+    const key = name.length > 64 ? name.slice(0, 64) : name;
+    const previous = this.checking.get(key) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.checkPassword(name, password, address),
+      () => this.checkPassword(name, password, address),
+    );
+    const settled = run.catch(() => undefined);
+    this.checking.set(key, settled);
+    void settled.then(() => {
+      if (this.checking.get(key) === settled) this.checking.delete(key);
+    });
+    return run;
+  }
+
+  private async checkPassword(name: string, password: string, address: string | undefined): Promise<UserRecord> {
+    this.throttle.check(name, address);
     const user = /^[a-z0-9_]{4,30}$/.test(name) ? await this.meta.getUser(name) : null;
     if (!user || !(await this.passwordMatches(user, password))) {
+      this.throttle.failure(name, address);
       throw new RegistryError('UNAUTHORIZED', 'Wrong login/password, please try again');
     }
+    this.throttle.success(name);
     if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
     return user;
   }
