@@ -63,8 +63,18 @@ function clientMessage(status: number, err: Error): string {
   return (err as { expose?: boolean }).expose ? err.message : 'Bad request';
 }
 
-/** One structured line per request, from a child logger that carries the request id. */
+/**
+ * One structured line per request, from a child logger that carries the request id.
+ * `bytesOut` counts the body bytes actually written (0 for 204, 304 and HEAD; what was
+ * sent before an abort), not what Content-Length announced.
+ */
 export function requestLog(root: Logger) {
+  const sizeOf = (chunk: unknown, encoding: unknown): number =>
+    typeof chunk === 'string'
+      ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      : chunk instanceof Uint8Array
+        ? chunk.byteLength
+        : 0;
   return async (ctx: Context, next: Next) => {
     const started = process.hrtime.bigint();
     const requestId = randomBytes(6).toString('hex');
@@ -73,7 +83,19 @@ export function requestLog(root: Logger) {
     state.log = log;
     state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
-    ctx.res.once('close', () => {
+    const res = ctx.res;
+    let bytesOut = 0;
+    const write = res.write;
+    const end = res.end;
+    res.write = function (this: typeof res, chunk: unknown, ...rest: unknown[]) {
+      if (!res.destroyed && ctx.method !== 'HEAD') bytesOut += sizeOf(chunk, rest[0]);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof res.write;
+    res.end = function (this: typeof res, chunk?: unknown, ...rest: unknown[]) {
+      if (typeof chunk !== 'function' && !res.destroyed && ctx.method !== 'HEAD') bytesOut += sizeOf(chunk, rest[0]);
+      return (end as (...args: unknown[]) => typeof res).call(this, chunk, ...rest);
+    } as typeof res.end;
+    res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       log.info(
         {
@@ -81,7 +103,7 @@ export function requestLog(root: Logger) {
           path: ctx.path,
           status: ctx.status,
           bytesIn: state.bytesIn ?? (Number(ctx.req.headers['content-length']) || 0),
-          bytesOut: ctx.res.getHeader('Content-Length') !== undefined ? Number(ctx.res.getHeader('Content-Length')) : undefined,
+          bytesOut,
           ms: Math.round(ms * 100) / 100,
           aborted: !ctx.res.writableFinished || undefined,
         },
