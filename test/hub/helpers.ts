@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { Readable } from 'node:stream';
 import { parseRepoPath, parseTag, type ImageId, type RepoName } from '../../src/domain/names.js';
 import type { ClientInfo } from '../../src/domain/records.js';
@@ -40,26 +41,43 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
+/** Keep-alive connections: thousands of page requests cost half as much as with fetch. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
 /** One request; `path` is relative to the server, or an absolute URL (a `next` link). */
-export async function call(srv: TestServer, path: string, options: CallOptions = {}): Promise<JsonRes> {
+export function call(srv: TestServer, path: string, options: CallOptions = {}): Promise<JsonRes> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.auth) headers.Authorization = options.auth;
-  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-  const url = path.startsWith('http') ? path : srv.url + path;
-  const res = await fetch(url, {
-    method: options.method ?? 'GET',
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
+  const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+  if (body) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(body.length);
   }
-  return { status: res.status, headers: res.headers, text, json };
+  const url = path.startsWith('http') ? path : srv.url + path;
+  return new Promise<JsonRes>((resolve, reject) => {
+    const req = http.request(url, { method: options.method ?? 'GET', headers, agent, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown = undefined;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: responseHeaders, text, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${options.method ?? 'GET'} ${url}`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** POST /v2/users/login/ → the token (asserts 200). */
