@@ -4,11 +4,13 @@
  * never awaits them, and a listener's failure is reported, not thrown.
  */
 import type { ImageId, RepoName, Tag } from '../domain/names.js';
+import type { RepoRecord } from '../domain/records.js';
 
 export type RegistryEvent =
   | { type: 'push'; repo: RepoName; tag: Tag; imageId: ImageId; actor: string | null; at: Date }
   | { type: 'tag_delete'; repo: RepoName; tag: Tag; actor: string | null; at: Date }
-  | { type: 'repo_delete'; repo: RepoName; actor: string | null; at: Date };
+  /** `record`: the repository as it was before the delete (listeners cannot read it any more). */
+  | { type: 'repo_delete'; repo: RepoName; actor: string | null; at: Date; record?: RepoRecord };
 
 export type EventListener = (event: RegistryEvent) => void | Promise<void>;
 

@@ -173,7 +173,7 @@ export class WebhookService {
 
   private async payload(event: RegistryEvent, eventId: string): Promise<unknown> {
     const { repo } = event;
-    const record: RepoRecord | null = event.type === 'repo_delete' ? null : await this.meta.getRepo(repo);
+    const record: RepoRecord | null = event.type === 'repo_delete' ? event.record ?? null : await this.meta.getRepo(repo);
     const at = Math.floor(event.at.getTime() / 1000);
     const base = this.publicUrl.replace(/\/$/, '');
     return {

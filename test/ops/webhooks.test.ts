@@ -279,6 +279,32 @@ describe('webhooks', () => {
     });
   });
 
+  it(
+    'repo_delete of a private repository still says is_private true, with its description and creation date',
+    {
+      todo:
+        'the payload is built after deleteRepo removed the record: RepositoryService.delete (src/services/repositories.ts) ' +
+        'should read the record before deleting it and pass it as the event\'s `record` (events.ts has the field, webhooks.ts uses it)',
+    },
+    async () => {
+      const rx = new Receiver();
+      await withSetup({}, [rx], async (srv) => {
+        const props = await fetch(`${srv.url}/v1/repositories/hidden/app/properties`, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ access: 'private', description: 'secret stuff' }),
+        });
+        assert.equal(props.status, 200);
+        assert.equal((await fetch(`${srv.url}/v1/repositories/hidden/app/`, { method: 'DELETE' })).status, 200);
+        const body = (await waitFor('repo_delete', () => rx.ofEvent('repo_delete')[0])).body;
+        assert.equal(body.repository.status, 'Deleted');
+        assert.equal(body.repository.is_private, true);
+        assert.equal(body.repository.description, 'secret stuff');
+        assert.equal(typeof body.repository.date_created, 'number');
+      });
+    },
+  );
+
   it('every configured URL receives the notification', async () => {
     const [a, b] = [new Receiver(), new Receiver()];
     await withSetup({}, [a, b], async (srv) => {
