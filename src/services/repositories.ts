@@ -105,8 +105,10 @@ export class RepositoryService {
 
   /** Deletes the repository with its tags and image list; its images become garbage. */
   async delete(name: RepoName, actor: string | null = null): Promise<void> {
-    if (!(await this.meta.deleteRepo(name))) throw notFound('Repository not found');
-    this.events.emit({ type: 'repo_delete', repo: name, actor, at: this.now() });
+    // Read first: the event describes what was deleted (visibility, description, age).
+    const record = await this.meta.getRepo(name);
+    if (!record || !(await this.meta.deleteRepo(name))) throw notFound('Repository not found');
+    this.events.emit({ type: 'repo_delete', repo: name, actor, at: this.now(), record });
   }
 
   /**

@@ -281,11 +281,6 @@ describe('webhooks', () => {
 
   it(
     'repo_delete of a private repository still says is_private true, with its description and creation date',
-    {
-      todo:
-        'the payload is built after deleteRepo removed the record: RepositoryService.delete (src/services/repositories.ts) ' +
-        'should read the record before deleting it and pass it as the event\'s `record` (events.ts has the field, webhooks.ts uses it)',
-    },
     async () => {
       const rx = new Receiver();
       await withSetup({}, [rx], async (srv) => {
