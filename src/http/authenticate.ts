@@ -10,6 +10,7 @@ import { RegistryError } from '../domain/errors.js';
 import { ANONYMOUS, type Principal } from '../services/access.js';
 import type { TokenService } from '../services/tokens.js';
 import type { UserService } from '../services/users.js';
+import type { UserRecord } from '../domain/records.js';
 
 const SKIP = new Set(['/_ping', '/v1/_ping']);
 
@@ -33,23 +34,29 @@ export function authenticate(users: UserService, tokens: TokenService) {
   };
 }
 
-async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
+/** Splits `Authorization` into its lower-cased scheme and the rest. */
+export function parseAuthorization(header: string): { scheme: string; value: string } {
   const space = header.indexOf(' ');
-  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
-  const value = space === -1 ? '' : header.slice(space + 1).trim();
-  if (scheme === 'basic') {
-    let decoded: string;
-    try {
-      decoded = Buffer.from(value, 'base64').toString('utf8');
-    } catch {
-      decoded = '';
-    }
-    const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'Invalid Basic credentials');
-    // Throttled per account and per client address (429 + Retry-After, see services/throttle.ts).
-    const user = await users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
-    return { kind: 'user', user };
-  }
+  return {
+    scheme: (space === -1 ? header : header.slice(0, space)).toLowerCase(),
+    value: space === -1 ? '' : header.slice(space + 1).trim(),
+  };
+}
+
+/**
+ * The account behind Basic credentials (`value` is the base64 part). Password checks are
+ * throttled per account and per client address (429 + Retry-After, services/throttle.ts).
+ */
+export async function basicUser(value: string, users: UserService, address: string): Promise<UserRecord> {
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'Invalid Basic credentials');
+  return users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
+}
+
+async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
+  const { scheme, value } = parseAuthorization(header);
+  if (scheme === 'basic') return { kind: 'user', user: await basicUser(value, users, address) };
   if (scheme === 'token') {
     const claims = tokens.verify(value);
     let user = null;

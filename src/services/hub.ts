@@ -193,7 +193,7 @@ export class HubService implements PullRecorder {
    * as on Hub), or {refresh_token} (an extension: a new access token for a refresh token).
    * `withRefresh` (?refresh_token=true) adds a refresh token to the answer.
    */
-  async login(body: unknown, withRefresh: boolean): Promise<LoginResult> {
+  async login(body: unknown, withRefresh: boolean, address?: string): Promise<LoginResult> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw invalidInput('Expected a JSON object {"username": …, "password": …}.');
     }
@@ -208,7 +208,7 @@ export class HubService implements PullRecorder {
       let name = username.trim().toLowerCase();
       if (name.includes('@')) name = (await this.meta.getUserNameByEmail(name)) ?? name;
       try {
-        user = await this.users.authenticate(name, password);
+        user = await this.users.authenticate(name, password, address);
       } catch (err) {
         if (err instanceof RegistryError && err.code === 'UNAUTHORIZED') {
           throw new RegistryError('UNAUTHORIZED', 'Incorrect authentication credentials.');

@@ -20,7 +20,7 @@ import { parseRepoName, type RepoName, type Tag } from '../../domain/names.js';
 import { ANONYMOUS, type Principal } from '../../services/access.js';
 import type { HubService, PageQuery, PullRecorder } from '../../services/hub.js';
 import type { UserService } from '../../services/users.js';
-import { principalOf } from '../authenticate.js';
+import { basicUser, parseAuthorization, principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
 import { STATUS_BY_CODE } from '../error-map.js';
 import type { RegistryState } from '../middleware.js';
@@ -59,7 +59,7 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
 
   // ── accounts ──────────────────────────────────────────────────────────────────────
   router.post('/v2/users/login', json, async (ctx) => {
-    ok(ctx, 200, await hub.login(ctx.request.body, flag(ctx.query.refresh_token)));
+    ok(ctx, 200, await hub.login(ctx.request.body, flag(ctx.query.refresh_token), ctx.ip));
   });
   router.get('/v2/users/:name', async (ctx) => {
     ok(ctx, 200, await hub.user((ctx.params as { name: string }).name));
@@ -205,16 +205,11 @@ function hubAuthenticate(hub: HubService, users: UserService): Middleware {
     const header = ctx.get('Authorization');
     let principal: Principal = ANONYMOUS;
     if (header) {
-      const space = header.indexOf(' ');
-      const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
-      const value = space === -1 ? '' : header.slice(space + 1).trim();
+      const { scheme, value } = parseAuthorization(header);
       if ((scheme === 'jwt' || scheme === 'bearer') && value) {
         principal = { kind: 'user', user: await hub.userOfToken(value) };
       } else if (scheme === 'basic') {
-        const decoded = Buffer.from(value, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'Invalid basic header.');
-        principal = { kind: 'user', user: await users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1)) };
+        principal = { kind: 'user', user: await basicUser(value, users, ctx.ip) };
       } else {
         throw new RegistryError('UNAUTHORIZED', 'Invalid Authorization header: use "JWT <token>" or "Bearer <token>".');
       }
