@@ -11,6 +11,7 @@
  *   registry gc [--dry-run] [--grace SECONDS] [--json]  frees unreferenced images and layers
  *   registry fsck [--repair] [--json]                  checks blobs, images, tags, lists
  *   registry config print                              effective config, secrets masked
+ *   registry login|logout|push|pull|search|tags|history|inspect|tag|rm …   the v1 client (src/client/commands.ts)
  *
  * Configuration comes from REGISTRY_CONFIG / config/default.yaml / REGISTRY_* as for the
  * server. LevelDB allows one process per storage root: stop the server before running
@@ -28,6 +29,7 @@ import { Gate } from '../services/gate.js';
 import { GarbageCollector } from '../services/gc.js';
 import { openStores } from '../services/services.js';
 import { UserService } from '../services/users.js';
+import { runClient } from '../client/commands.js';
 
 const SECRET_KEYS = new Set(['admin_password']);
 
@@ -107,8 +109,10 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
     case 'gc':
     case 'fsck':
       return maintenance(command, config(), flags, print);
+    case 'login': case 'logout': case 'push': case 'pull': case 'search': case 'tags': case 'history': case 'inspect': case 'tag': case 'rm':
+      return runClient(command, argv.slice(argv.indexOf(command) + 1), { stdout: out });
     default:
-      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | config print');
+      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
   }
 }
 

@@ -13,7 +13,8 @@
  * deleted, missing reverse links are rewritten. Broken complete images are reported only.
  */
 import { createHash } from 'node:crypto';
-import type { ImageId, RepoName, Tag } from '../domain/names.js';
+import { withAncestors } from '../domain/ancestry.js';
+import { parseRepoName, type ImageId, type Tag } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -116,7 +117,7 @@ export class Fsck {
     const reached = new Set<ImageId>();
     let tagsChecked = 0;
     for await (const repo of this.meta.listRepos()) {
-      const name: RepoName = { namespace: repo.namespace, repository: repo.repository, full: `${repo.namespace}/${repo.repository}` };
+      const name = parseRepoName(repo.namespace, repo.repository);
       for (const [tag, record] of await this.meta.listTags(name)) {
         tagsChecked += 1;
         const target = images.get(record.imageId);
@@ -137,14 +138,7 @@ export class Fsck {
         for (const entry of missingLinks) problem('missing-reverse-link', `${name.full}@${entry.id}`, 'image list entry has no reverse link', repair);
       }
     }
-    const live = new Set<ImageId>();
-    for (const id of reached) {
-      let cur: ImageId | null = id;
-      while (cur && !live.has(cur)) {
-        live.add(cur);
-        cur = images.get(cur)?.parent ?? null;
-      }
-    }
+    const live = withAncestors(reached, (id) => images.get(id)?.parent);
 
     return {
       blobs: { checked: present.size, bytes, orphans: [...present].filter((d) => !used.has(d) && !deleted.has(d)).sort() },

@@ -11,7 +11,8 @@
  * list writes wait for it (reads go on), so nothing can start referencing an image in
  * between its mark and its sweep.
  */
-import type { ImageId } from '../domain/names.js';
+import { withAncestors } from '../domain/ancestry.js';
+import { parseRepoName, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -56,7 +57,7 @@ export class GarbageCollector {
 
     const roots = new Set<ImageId>();
     for await (const repo of this.meta.listRepos()) {
-      const name = { namespace: repo.namespace, repository: repo.repository, full: `${repo.namespace}/${repo.repository}` };
+      const name = parseRepoName(repo.namespace, repo.repository);
       for (const [, tag] of await this.meta.listTags(name)) roots.add(tag.imageId);
       for (const entry of await this.meta.getRepoImages(name)) roots.add(entry.id);
     }
@@ -65,15 +66,7 @@ export class GarbageCollector {
       if (this.uploads.isWriting(record.id) || !(started - touched >= graceMs)) roots.add(record.id);
     }
 
-    const live = new Set<ImageId>();
-    for (const root of roots) {
-      // Walk parent links: cheaper than ancestry lists, and right even if one is damaged.
-      let id: ImageId | null = root;
-      while (id && !live.has(id)) {
-        live.add(id);
-        id = images.get(id)?.parent ?? null;
-      }
-    }
+    const live = withAncestors(roots, (id) => images.get(id)?.parent);
 
     const deletedIds = [...images.keys()].filter((id) => !live.has(id)).sort();
     if (!dryRun) {
