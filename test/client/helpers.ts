@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -363,7 +364,9 @@ export async function client(
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
   const stdin = Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]);
-  const code = await runClient(command, args, { stdin, stdout, stderr, env: options.env ?? {} });
+  // Hermetic by default: never the real ~/.config/v1-registry/auth.json.
+  const env = options.env ?? { V1_REGISTRY_AUTH_FILE: path.join(os.tmpdir(), 'v1-registry-client-tests-no-auth.json') };
+  const code = await runClient(command, args, { stdin, stdout, stderr, env });
   const stdoutBuf = Buffer.concat(out);
   return { code, stdout: stdoutBuf, stderr: Buffer.concat(err).toString('utf8'), text: stdoutBuf.toString('utf8') };
 }
