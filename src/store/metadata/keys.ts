@@ -72,7 +72,6 @@ export const ranges = {
   /** Deliveries due at or before `now`. */
   webhooksDue: (now: number) => ({ gt: 'hook!', lt: `hook!${String(Math.floor(now) + 1).padStart(15, '0')}` }),
   /** The repositories of one namespace (`/` ends the namespace: `ab/` never matches `ab-c/`). */
-  reposOf: (namespace: string) => prefixRange(`repo!${namespace}/`),
   tagPulls: (name: RepoName) => prefixRange(`tagpull!${name.full}!`),
   tagPushers: (name: RepoName) => prefixRange(`tagpush!${name.full}!`),
 };

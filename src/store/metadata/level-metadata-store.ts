@@ -18,6 +18,13 @@ export class LevelMetadataStore implements MetadataStore {
   private readonly db: Level<string, Json>;
   private readonly queues = new Map<string, Promise<void>>();
 
+  /**
+   * Every repository record, kept in memory (write-through): search and listings scan all
+   * repositories, and one process owns the database, so the map is always current.
+   */
+  private readonly repos = new Map<string, RepoRecord>();
+  private sortedRepos: RepoRecord[] | null = null;
+
   constructor(location: string) {
     this.db = new Level<string, Json>(location, { keyEncoding: 'utf8', valueEncoding: 'json' });
   }
@@ -31,6 +38,24 @@ export class LevelMetadataStore implements MetadataStore {
       await this.db.close();
       throw new Error(`metadata schema version ${JSON.stringify(version)} is not supported (expected ${SCHEMA_VERSION})`);
     }
+    this.repos.clear();
+    for await (const value of this.db.values(ranges.repos())) {
+      const repo = value as RepoRecord;
+      this.repos.set(`${repo.namespace}/${repo.repository}`, repo);
+    }
+    this.sortedRepos = null;
+  }
+
+  private rememberRepo(name: RepoName, record: RepoRecord | null): void {
+    if (record) this.repos.set(name.full, record);
+    else this.repos.delete(name.full);
+    this.sortedRepos = null;
+  }
+
+  /** Repositories in key order (namespace/repository), as a LevelDB scan would give them. */
+  private reposInOrder(): RepoRecord[] {
+    this.sortedRepos ??= [...this.repos.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+    return this.sortedRepos;
   }
 
   async close(): Promise<void> {
@@ -108,12 +133,13 @@ export class LevelMetadataStore implements MetadataStore {
     ]);
   }
 
-  getRepo(name: RepoName): Promise<RepoRecord | null> {
-    return this.get<RepoRecord>(keys.repo(name));
+  async getRepo(name: RepoName): Promise<RepoRecord | null> {
+    return this.repos.get(name.full) ?? null;
   }
 
   async putRepo(name: RepoName, record: RepoRecord): Promise<void> {
     await this.db.put(keys.repo(name), record);
+    this.rememberRepo(name, record);
   }
 
   deleteRepo(name: RepoName): Promise<boolean> {
@@ -125,12 +151,13 @@ export class LevelMetadataStore implements MetadataStore {
         ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
       }
       await this.batch(ops);
+      this.rememberRepo(name, null);
       return true;
     });
   }
 
   async *listRepos(): AsyncIterable<RepoRecord> {
-    for await (const value of this.db.values(ranges.repos())) yield value as RepoRecord;
+    yield* this.reposInOrder();
   }
 
   getTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
@@ -156,6 +183,7 @@ export class LevelMetadataStore implements MetadataStore {
         if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
       }
       await this.batch(ops);
+      this.rememberRepo(name, repo);
     });
   }
 
@@ -260,7 +288,7 @@ export class LevelMetadataStore implements MetadataStore {
   // ── pull statistics and pushers (the Docker Hub API double) ───────────────────────
 
   async *listReposInNamespace(namespace: string): AsyncIterable<RepoRecord> {
-    for await (const value of this.db.values(ranges.reposOf(namespace))) yield value as RepoRecord;
+    for (const repo of this.reposInOrder()) if (repo.namespace === namespace) yield repo;
   }
 
   getRepoPulls(name: RepoName): Promise<RepoPullStats | null> {
