@@ -29,9 +29,17 @@ import { Gate } from '../services/gate.js';
 import { GarbageCollector } from '../services/gc.js';
 import { openStores } from '../services/services.js';
 import { UserService } from '../services/users.js';
+import { redactUrl } from '../services/webhooks.js';
 import { runClient } from '../client/commands.js';
 
-const SECRET_KEYS = new Set(['admin_password']);
+const SECRET_KEYS = new Set(['admin_password', 'metrics_token']);
+
+/** A config value as `config print` shows it: secrets masked, webhook credentials too. */
+function printable(key: string, value: unknown): string {
+  if (SECRET_KEYS.has(key) && value) return '********';
+  if (key === 'webhooks' && Array.isArray(value)) return JSON.stringify(value.map((url) => redactUrl(String(url))));
+  return JSON.stringify(value);
+}
 
 export class UsageError extends Error {}
 
@@ -101,7 +109,7 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
     case 'config':
       if (sub !== 'print') throw new UsageError('usage: registry config print');
       for (const [key, value] of Object.entries(config())) {
-        print(`${key}: ${SECRET_KEYS.has(key) && value ? '********' : JSON.stringify(value)}`);
+        print(`${key}: ${printable(key, value)}`);
       }
       return 0;
     case 'user':
