@@ -50,6 +50,29 @@ function tick(ms: number): number {
 }
 
 /**
+ * Idle-time bookkeeping for a watcher ticking every `interval` ms. A tick that comes late
+ * (the event loop was busy) restarts the count: bytes that arrived meanwhile may still wait
+ * in the socket to be read after the timers, and a busy server is not an idle client.
+ */
+function idleClock(interval: number) {
+  let last = Date.now();
+  let lastTick = last;
+  return {
+    /** The body moved (or the server is the one holding it up). */
+    active(): void {
+      last = Date.now();
+    },
+    /** Milliseconds the client has been idle, as of this tick. */
+    tick(): number {
+      const now = Date.now();
+      if (now - lastTick > 2 * interval) last = now;
+      lastTick = now;
+      return now - last;
+    },
+  };
+}
+
+/**
  * Watches a request's body: when the client sends no byte for `ms` while the server is
  * waiting for one (nothing read but unconsumed, the request not complete), the connection
  * is destroyed, whoever reads the body sees it interrupted and any temp file it wrote is
@@ -61,23 +84,22 @@ export function watchRequestBody(req: IncomingMessage, ms: number): void {
   if (!hasBody(req)) return;
   const socket = req.socket;
   let seen = socket.bytesRead;
-  let last = Date.now();
+  const interval = tick(ms);
+  const clock = idleClock(interval);
   const timer = setInterval(() => {
     if (req.complete || socket.destroyed) {
       clearInterval(timer);
       return;
     }
-    const now = Date.now();
     if (socket.bytesRead !== seen || claimed.has(req) || req.readableLength > 0) {
       seen = socket.bytesRead;
-      last = now;
-      return;
+      clock.active();
     }
-    if (now - last >= ms) {
+    if (clock.tick() >= ms) {
       clearInterval(timer);
       socket.destroy();
     }
-  }, tick(ms));
+  }, interval);
   timer.unref();
 }
 
@@ -105,10 +127,9 @@ export function guardUploadBody(req: IncomingMessage): GuardedBody {
   claimed.add(req);
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   let timedOut = false;
-  let last = Date.now();
-  const onData = () => {
-    last = Date.now();
-  };
+  const interval = tick(ms);
+  const clock = idleClock(interval);
+  const onData = () => clock.active();
   req.on('data', onData);
   req.pipe(out);
   const stopWatchingEnd = finished(req, (err) => {
@@ -119,19 +140,15 @@ export function guardUploadBody(req: IncomingMessage): GuardedBody {
       clearInterval(timer);
       return;
     }
-    const now = Date.now();
     // The server not reading fast enough (backpressure) is not the client idling.
-    if (req.isPaused() || out.writableNeedDrain || req.readableLength > 0) {
-      last = now;
-      return;
-    }
-    if (now - last >= ms) {
+    if (req.isPaused() || out.writableNeedDrain || req.readableLength > 0) clock.active();
+    if (clock.tick() >= ms) {
       clearInterval(timer);
       timedOut = true;
       req.unpipe(out);
       out.destroy(new RegistryError('REQUEST_TIMEOUT', `No data received for ${Math.round(ms / 1000)} s; upload aborted`));
     }
-  }, tick(ms));
+  }, interval);
   timer.unref();
   return {
     stream: out,
@@ -169,6 +186,11 @@ export function jsonBody(limit: number) {
     parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
   });
   return async (ctx: Context, next: Next) => {
+    // Refused before reading, here rather than by co-body: it truncates Content-Length to
+    // 32 bits (~~len), so a huge announced length slipped past its limit and the request
+    // then waited for bytes that never came.
+    const declared = Number(ctx.get('Content-Length') || NaN);
+    if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
     ctx.request.headers['content-type'] = 'application/json';
     return parse(ctx, next);
   };
