@@ -4,7 +4,7 @@
  * repositories appear only for callers who may read them.
  */
 import { invalidInput } from '../domain/errors.js';
-import { parseRepoName } from '../domain/names.js';
+import { parseRepoName, type RepoName } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { AccessService, Principal } from './access.js';
@@ -36,16 +36,31 @@ export class SearchService {
     private readonly access: AccessService,
   ) {}
 
+  /**
+   * Name and lower-cased search text per repository record. Records are replaced, never
+   * changed, on every write, so a record object can key its own entry.
+   */
+  private readonly entries = new WeakMap<RepoRecord, { name: RepoName; text: string }>();
+
+  private entryOf(repo: RepoRecord): { name: RepoName; text: string } {
+    let entry = this.entries.get(repo);
+    if (!entry) {
+      const name = parseRepoName(repo.namespace, repo.repository);
+      entry = { name, text: `${name.full} ${repo.description}`.toLowerCase() };
+      this.entries.set(repo, entry);
+    }
+    return entry;
+  }
+
   async search(principal: Principal, q: string, n: string | undefined, page: string | undefined): Promise<SearchPage> {
     const pageSize = Math.min(positiveInt(n, DEFAULT_PAGE_SIZE, 'n'), MAX_PAGE_SIZE);
     const pageNo = positiveInt(page, 1, 'page');
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean).slice(0, 16);
     const matches: RepoRecord[] = [];
     for await (const repo of this.meta.listRepos()) {
-      const name = parseRepoName(repo.namespace, repo.repository);
-      const text = `${name.full} ${repo.description}`.toLowerCase();
-      if (!terms.every((t) => text.includes(t))) continue;
-      if (!this.access.canRead(principal, name, repo)) continue;
+      const entry = this.entryOf(repo);
+      if (!terms.every((t) => entry.text.includes(t))) continue;
+      if (!this.access.canRead(principal, entry.name, repo)) continue;
       matches.push(repo);
     }
     const start = (pageNo - 1) * pageSize;

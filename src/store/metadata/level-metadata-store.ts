@@ -41,13 +41,15 @@ export class LevelMetadataStore implements MetadataStore {
     this.repos.clear();
     for await (const value of this.db.values(ranges.repos())) {
       const repo = value as RepoRecord;
-      this.repos.set(`${repo.namespace}/${repo.repository}`, repo);
+      this.repos.set(`${repo.namespace}/${repo.repository}`, Object.freeze(repo));
     }
     this.sortedRepos = null;
   }
 
   private rememberRepo(name: RepoName, record: RepoRecord | null): void {
-    if (record) this.repos.set(name.full, record);
+    // Frozen: a record is replaced on every write, never changed in place (callers may key
+    // caches on the object).
+    if (record) this.repos.set(name.full, Object.freeze(record));
     else this.repos.delete(name.full);
     this.sortedRepos = null;
   }
