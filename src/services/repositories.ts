@@ -4,6 +4,7 @@
  * contains complete images.
  */
 import { clientInfoFromUserAgent, DEFAULT_CLIENT_INFO } from '../domain/client-info.js';
+import { KeyedQueue } from '../domain/keyed-queue.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
@@ -20,6 +21,9 @@ export class RepositoryService {
     private readonly events: EventBus,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /** Tag writes and deletes of one repository, one at a time. */
+  private readonly tagWrites = new KeyedQueue();
 
   async get(name: RepoName): Promise<RepoRecord> {
     const repo = await this.meta.getRepo(name);
@@ -54,7 +58,7 @@ export class RepositoryService {
     if (typeof body !== 'string' || body === '') throw invalidInput('Invalid data');
     if (!isImageId(body)) throw invalidInput('Invalid data: not an image id');
     const imageId = body;
-    await this.gate.withShared(async () => {
+    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
       const image = await this.images.find(imageId);
       if (!image) throw notFound('Image not found');
       if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
@@ -63,7 +67,7 @@ export class RepositoryService {
       // The tagged image and its ancestors join the repository's image list.
       const ancestry = await this.images.getAncestry(imageId);
       await this.meta.putTag(name, tag, { imageId, info }, { ...repo, lastTagInfo: info }, ancestry);
-    });
+    }));
     this.events.emit({ type: 'push', repo: name, tag, imageId, actor, at: this.now() });
   }
 
@@ -73,7 +77,9 @@ export class RepositoryService {
    * progress (pending, or listed but not uploaded yet) stay listed.
    */
   async deleteTag(name: RepoName, tag: Tag, actor: string | null = null): Promise<void> {
-    await this.gate.withShared(async () => {
+    // In the same queue as tag writes: a tag set while this one goes must not have its
+    // images unlinked by the pruning below.
+    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
       if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
       const reached = new Set<ImageId>();
       for (const [, record] of await this.meta.listTags(name)) {
@@ -85,7 +91,7 @@ export class RepositoryService {
         if ((await this.images.find(entry.id))?.status === 'complete') unreached.push(entry.id);
       }
       if (unreached.length > 0) await this.meta.unlinkRepoImages(name, unreached);
-    });
+    }));
     this.events.emit({ type: 'tag_delete', repo: name, tag, actor, at: this.now() });
   }
 

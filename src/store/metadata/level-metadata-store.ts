@@ -3,6 +3,7 @@
  * registry must be the only process using a storage root.
  */
 import { Level } from 'level';
+import { KeyedQueue } from '../../domain/keyed-queue.js';
 import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
@@ -16,7 +17,7 @@ type Op =
 
 export class LevelMetadataStore implements MetadataStore {
   private readonly db: Level<string, Json>;
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly queue = new KeyedQueue();
 
   /**
    * Every repository record, kept in memory (write-through): search and listings scan all
@@ -78,19 +79,8 @@ export class LevelMetadataStore implements MetadataStore {
    * tag links, delete), so concurrent requests never overwrite each other's entries or
    * checksums. LevelDB has one process per database, so an in-process queue is enough.
    */
-  private async exclusive<T>(name: RepoName, fn: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(name.full) ?? Promise.resolve();
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    const mine = previous.then(() => done);
-    this.queues.set(name.full, mine);
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.queues.get(name.full) === mine) this.queues.delete(name.full);
-    }
+  private exclusive<T>(name: RepoName, fn: () => Promise<T>): Promise<T> {
+    return this.queue.run(name.full, fn);
   }
 
   private async batch(ops: Op[]): Promise<void> {
