@@ -11,7 +11,6 @@ import { DurableFileWriter } from './durable-file.js';
 import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
-const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Background fdatasync every this many bytes: the disk writes back while the upload runs. */
 const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
@@ -37,7 +36,7 @@ export class FsBlobStore implements BlobStore {
     const tmp = this.paths.newTemp();
     // Durable once closed (fdatasync, mostly done in the background while bytes arrive), so
     // after 'close' the bytes can be linked into place.
-    const stream = new DurableFileWriter(tmp, { syncEvery: SYNC_EVERY_BYTES, highWaterMark: WRITE_BUFFER_BYTES });
+    const stream = new DurableFileWriter(tmp, { syncEvery: SYNC_EVERY_BYTES });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
     return {
