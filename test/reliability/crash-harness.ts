@@ -321,6 +321,8 @@ export interface StoreReport {
   blobs: number;
   tempFiles: number;
   repos: string[];
+  /** Images the store holds as pending (never to be served or listed for a pull). */
+  pendingIds: string[];
 }
 
 /**
@@ -397,7 +399,8 @@ export async function inspectStore(
         assert.equal(records.get(record.imageId)?.status, 'complete', `tag ${name.full}:${tag} points at a complete image (${record.imageId})`);
       }
     }
-    return { images: records.size, complete, pending: records.size - complete, tags, blobs: blobCount, tempFiles, repos };
+    const pendingIds = [...records.values()].filter((r) => r.status !== 'complete').map((r) => r.id);
+    return { images: records.size, complete, pending: records.size - complete, tags, blobs: blobCount, tempFiles, repos, pendingIds };
   } finally {
     await meta.close();
   }
@@ -419,12 +422,17 @@ export async function checkRestarted(server: ChildServer, root: string, report: 
   };
   assert.deepEqual(fsck.problems, [], 'fsck finds no problem after the kill');
   assert.equal(fsck.ok, true);
+  // The image list served to a pull names no image the kill left pending, and those are not served.
+  const pending = new Set(report.pendingIds);
   for (const repo of report.repos) {
     const res = expect(await send(server.url, 'GET', `/v1/repositories/${repo}/images`), [200], `GET images ${repo}`);
     for (const entry of JSON.parse(res.body.toString()) as Array<{ id: string }>) {
-      const json = await send(server.url, 'GET', `/v1/images/${entry.id}/json`);
-      assert.equal(json.status, 200, `${repo}'s pull image list names ${entry.id}, which must be complete (GET json: ${json.status})`);
+      assert.ok(!pending.has(entry.id), `${repo}'s pull image list names ${entry.id}, which the kill left incomplete`);
     }
+  }
+  for (const id of report.pendingIds) {
+    const json = await send(server.url, 'GET', `/v1/images/${id}/json`);
+    assert.equal(json.status, 400, `the incomplete image ${id} is not served (GET json: ${json.status})`);
   }
 }
 
@@ -498,7 +506,16 @@ export async function runCrashCycles(options: CrashRunOptions): Promise<CrashRun
     if (r < 0.8) return 1 + Math.floor(rand() * 300_000);
     return 500_000 + Math.floor(rand() * 1_500_000);
   };
-  const newPush = (bigLayerAt = -1): Push => {
+  /** `concurrency` distinct repo:tag pairs: pushes of one cycle never race for a tag. */
+  const distinctTargets = (): Array<{ repo: string; tag: string }> => {
+    const all = REPOS.flatMap((repo) => TAGS.map((tag) => ({ repo, tag })));
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [all[i], all[j]] = [all[j], all[i]];
+    }
+    return all.slice(0, concurrency);
+  };
+  const newPush = (target: { repo: string; tag: string }, bigLayerAt = -1): Push => {
     const length = 1 + Math.floor(rand() * 3);
     const images: HarnessImage[] = [];
     // Shared parents: half of the pushes build on an image an earlier push completed.
@@ -513,7 +530,7 @@ export async function runCrashCycles(options: CrashRunOptions): Promise<CrashRun
       images.push(image);
       parent = image.id;
     }
-    return { repo: pick(REPOS), tag: pick(TAGS), images };
+    return { ...target, images };
   };
   const finished = (push: Push) => {
     const key = `${push.repo}:${push.tag}`;
@@ -564,7 +581,7 @@ export async function runCrashCycles(options: CrashRunOptions): Promise<CrashRun
       // New pushes, one of which carries the kill point.
       const point = pick(KILL_POINTS);
       summary.killPoints[point] += 1;
-      const pushes = Array.from({ length: concurrency }, (_, i) => newPush(i === 0 && point === 'layer' ? Math.floor(rand() * 3) : -1));
+      const pushes = distinctTargets().map((target, i) => newPush(target, i === 0 && point === 'layer' ? Math.floor(rand() * 3) : -1));
       summary.pushesStarted += pushes.length;
       const current = server;
       let killed: Promise<void> | null = null;
