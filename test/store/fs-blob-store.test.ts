@@ -132,6 +132,22 @@ describe('FsBlobStore on disk', () => {
     assert.equal(await store.stat(digest).catch(() => null), null);
   });
 
+  it('an upload whose temp file cannot be created fails cleanly (the stream errors; nothing throws later)', async () => {
+    // tmp/ replaced by a plain file: opening <root>/tmp/<name>.upload fails with ENOTDIR.
+    await fs.rm(path.join(root, 'tmp'), { recursive: true });
+    await fs.writeFile(path.join(root, 'tmp'), 'not a directory');
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await assert.rejects(upload(store, randomBytes(1000)), /ENOTDIR/);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // let a late close run
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('init() on a new instance removes every entry a previous run left in tmp/ and counts them', async () => {
     const kept = await putBlob(store, Buffer.from('kept'));
     await fs.writeFile(path.join(store.paths.tmp, `${'1'.repeat(24)}.upload`), 'partial');

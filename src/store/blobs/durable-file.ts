@@ -49,8 +49,9 @@ export class DurableFileWriter extends Writable {
   override _construct(callback: (error?: Error | null) => void): void {
     // 'wx': the temp name is fresh; an existing file would mean a collision, never reuse it.
     fs.open(this.file, 'wx', this.options.mode ?? 0o644, (err, fd) => {
+      if (err) return callback(err); // no descriptor: _destroy has nothing to close
       this.fd = fd;
-      if (!err) for (let i = 0; i < 2; i++) this.slabs.push({ buf: pool.pop() ?? Buffer.allocUnsafeSlow(SLAB), used: 0, writing: null });
+      for (let i = 0; i < 2; i++) this.slabs.push({ buf: pool.pop() ?? Buffer.allocUnsafeSlow(SLAB), used: 0, writing: null });
       callback(err);
     });
   }
