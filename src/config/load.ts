@@ -4,8 +4,8 @@
  * (unknown key, bad value, unreadable file) is collected and reported in one error.
  */
 import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { configSchema, type Config } from './schema.js';
+import { load as loadYaml } from 'js-yaml';
+import { CONFIG_KEYS, describeConfig, validateConfig, type Config } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -32,8 +32,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const file = env[ENV_FILE] ?? (fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   if (file) Object.assign(raw, readFile(file, problems));
 
-  const known = new Set(Object.keys(configSchema.shape));
-  const defaults = configSchema.parse({}) as Record<string, unknown>;
+  const known = CONFIG_KEYS;
+  const defaults = Object.fromEntries(describeConfig().map((k) => [k.key, k.default]));
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === ENV_FILE || value === undefined) continue;
     const key = name.slice(ENV_PREFIX.length).toLowerCase();
@@ -45,19 +45,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   Object.assign(raw, options.overrides ?? {});
 
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const where = issue.path.length ? issue.path.join('.') : '(top level)';
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push(`${key}: unknown setting`);
-      } else {
-        problems.push(`${where}: ${issue.message}`);
-      }
-    }
-  }
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-  return Object.freeze(result.data);
+  const result = validateConfig(raw);
+  if ('problems' in result) problems.push(...result.problems);
+  if (problems.length > 0 || !('config' in result)) throw new ConfigError(problems);
+  return result.config;
 }
 
 function readFile(file: string, problems: string[]): Record<string, unknown> {
@@ -68,9 +59,11 @@ function readFile(file: string, problems: string[]): Record<string, unknown> {
     problems.push(`${file}: cannot read (${(err as Error).message})`);
     return {};
   }
+  // Empty, or comments only: nothing to set (js-yaml refuses a document with no content).
+  if (!/^[ \t]*[^#\s]/m.test(text)) return {};
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = loadYaml(text);
   } catch (err) {
     problems.push(`${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
     return {};

@@ -5,8 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { finished, PassThrough, type Readable } from 'node:stream';
-import type { Context, Next } from 'koa';
-import { HttpMethodEnum, koaBody } from 'koa-body';
+import type { Context, Middleware, Next } from 'koa';
 import { invalidInput, RegistryError } from '../domain/errors.js';
 
 /** Reads a small body as exact bytes (image JSON must be kept byte-exact). */
@@ -176,15 +175,22 @@ function tooLarge(limit: number): RegistryError {
  * string is valid (a tag's image id), so parsing is forced and non-strict.
  */
 export function jsonBody(limit: number) {
-  const parse = koaBody({
-    json: true,
-    jsonStrict: false,
-    jsonLimit: limit,
-    urlencoded: false,
-    text: false,
-    multipart: false,
-    parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
-  });
+  // koa-body (and zod, which it validates its options with: ~13 MiB of RSS together) is
+  // loaded on the first JSON body, not at start-up: a registry that only serves layers
+  // never pays for it.
+  let parse: Promise<Middleware> | null = null;
+  const load = async (): Promise<Middleware> => {
+    const { HttpMethodEnum, koaBody } = await import('koa-body');
+    return koaBody({
+      json: true,
+      jsonStrict: false,
+      jsonLimit: limit,
+      urlencoded: false,
+      text: false,
+      multipart: false,
+      parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
+    });
+  };
   return async (ctx: Context, next: Next) => {
     // Refused before reading, here rather than by co-body: it truncates Content-Length to
     // 32 bits (~~len), so a huge announced length slipped past its limit and the request
@@ -192,6 +198,7 @@ export function jsonBody(limit: number) {
     const declared = Number(ctx.get('Content-Length') || NaN);
     if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
     ctx.request.headers['content-type'] = 'application/json';
-    return parse(ctx, next);
+    parse ??= load();
+    return (await parse)(ctx, next);
   };
 }
