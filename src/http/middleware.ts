@@ -75,9 +75,15 @@ export function requestLog(root: Logger) {
       : chunk instanceof Uint8Array
         ? chunk.byteLength
         : 0;
+  // Request ids: a random prefix per process and a counter. randomBytes per request cost
+  // ~5% of the CPU of a small GET (profile of GET /v1/images/:id/json under wrk).
+  // 12 hex digits: 6 random, 6 of a counter (wraps after 16.7 million requests).
+  const prefix = randomBytes(3).toString('hex');
+  let sequence = 0;
   return async (ctx: Context, next: Next) => {
     const started = process.hrtime.bigint();
-    const requestId = randomBytes(6).toString('hex');
+    sequence = (sequence + 1) % 0x1000000;
+    const requestId = prefix + sequence.toString(16).padStart(6, '0');
     const log = root.child({ reqId: requestId });
     const state = ctx.state as RegistryState;
     state.log = log;
