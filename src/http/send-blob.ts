@@ -10,7 +10,7 @@ import type { BlobReader } from '../store/blobs/blob-store.js';
 
 const CHUNK = 512 * 1024;
 const PER_STREAM = 2;
-const POOL_LIMIT = 32;
+const POOL_LIMIT = 16;
 const pool: Buffer[] = [];
 
 function take(): Buffer {

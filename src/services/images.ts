@@ -19,6 +19,7 @@ import { isImageId, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { releaseDeadBuffers } from '../memory.js';
 import type { Gate } from './gate.js';
 import { Lru } from './lru.js';
 
@@ -34,6 +35,8 @@ export interface LayerView {
 }
 
 const MAX_ANCESTRY = 1024;
+/** Dead socket chunks are freed this often during an upload (see memory.ts). */
+const RELEASE_EVERY_BYTES = 2 * 1024 * 1024;
 
 export class ImageService {
   /** Images some request is writing right now (json, layer or checksum). */
@@ -109,10 +112,16 @@ export class ImageService {
         await pipeline(
           source,
           async function* hash(chunks: AsyncIterable<Buffer>) {
+            let sinceRelease = 0;
             for await (const chunk of chunks) {
               const pending = digester.update(chunk);
               if (pending) await pending;
               yield chunk;
+              sinceRelease += chunk.length;
+              if (sinceRelease >= RELEASE_EVERY_BYTES) {
+                sinceRelease = 0;
+                releaseDeadBuffers();
+              }
             }
           },
           writer.stream,

@@ -20,7 +20,7 @@ export interface DurableFileOptions {
 }
 
 const SLAB = 1024 * 1024;
-const POOL_LIMIT = 16;
+const POOL_LIMIT = 4;
 const pool: Buffer[] = [];
 
 interface Slab {
