@@ -4,7 +4,6 @@
  * life: bytes flipped in a blob file, a record missing from LevelDB.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import type { FsckProblem, FsckReport } from '../../src/services/fsck.js';
 import type { GcReport } from '../../src/services/gc.js';
 import { LevelMetadataStore } from '../../src/store/metadata/level-metadata-store.js';
 import { parseImageId } from '../../src/domain/names.js';
+import { runScript, type ProcessResult } from '../helpers/cli.js';
 import { pull } from '../helpers/docker1.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, payloadChecksum, pushChain, pushImage, put, setTag, type TestImage } from '../helpers/v1.js';
@@ -61,26 +61,9 @@ async function blobFiles(root: string): Promise<string[]> {
   return out.sort();
 }
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `registry <args>` from source, as test/cli/cli.test.ts runs it. */
-function cli(root: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', REGISTRY_CONFIG: 'config/test.yaml', REGISTRY_STORAGE_ROOT: root, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** `registry <args>` from source on the storage root `root`. */
+function cli(root: string, args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
+  return runScript('src/cli/main.ts', args, { REGISTRY_CONFIG: 'config/test.yaml', REGISTRY_STORAGE_ROOT: root, ...env });
 }
 
 async function cliJson<T>(root: string, args: string[], expectedCode: number, env: Record<string, string> = {}): Promise<T> {
