@@ -36,5 +36,19 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     const pretty = createRequire(import.meta.url)('pino-pretty') as (o: object) => NodeJS.WritableStream;
     return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) as never);
   }
-  return pino(options);
+  // Buffered: lines go out in writes of at least 4 KiB instead of one write per request
+  // (logging and metrics together were ~40% of the CPU of a small GET under wrk). Call
+  // flushLogger after lines that someone waits for, and before exiting.
+  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+}
+
+/** Writes out what a buffered logger holds (the start-up line, the last lines before exit). */
+export function flushLogger(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+  try {
+    // Synchronously: the line must be out before anyone reads it or the process exits.
+    stream?.flushSync?.();
+  } catch {
+    // A stream that cannot flush synchronously (pretty, a test's stream) buffers nothing.
+  }
 }

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isMain } from './is-main.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLogger } from './logger.js';
 import { startServer } from './server.js';
 
 /** Starts the registry and keeps it running until a signal stops it. */
@@ -10,13 +10,19 @@ export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.log_level);
   const running = await startServer(config, logger);
   logger.info({ url: running.url, storage: config.storage_root, standalone: config.standalone }, 'registry listening');
+  flushLogger(logger);
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     running.stop().then(
-      () => process.exit(0),
+      () => {
+        logger.info('stopped');
+        flushLogger(logger);
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
+        flushLogger(logger);
         process.exit(1);
       },
     );

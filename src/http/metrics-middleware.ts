@@ -5,6 +5,22 @@ import type { Metrics } from '../metrics.js';
 const LAYER_PATH = /^\/v1\/images\/[^/]+\/layer$/;
 
 export function recordMetrics(metrics: Metrics) {
+  // Label children, looked up once per route/method/status instead of hashing labels on
+  // every request (routes are patterns, so there are only a few hundred combinations).
+  const counted = new Map<string, { inc(): void }>();
+  const timed = new Map<string, { observe(v: number): void }>();
+  const countRequest = (route: string, method: string, status: string) => {
+    const key = `${route} ${method} ${status}`;
+    let child = counted.get(key);
+    if (!child) counted.set(key, (child = metrics.requests.labels(route, method, status)));
+    child.inc();
+  };
+  const observeDuration = (route: string, method: string, seconds: number) => {
+    const key = `${route} ${method}`;
+    let child = timed.get(key);
+    if (!child) timed.set(key, (child = metrics.duration.labels(route, method)));
+    child.observe(seconds);
+  };
   return async (ctx: Context, next: Next) => {
     const started = process.hrtime.bigint();
     const upload = ctx.method === 'PUT' && LAYER_PATH.test(ctx.path);
@@ -14,8 +30,8 @@ export function recordMetrics(metrics: Metrics) {
       const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       const method = ctx.method;
       const status = ctx.status;
-      metrics.requests.inc({ route, method, status: String(status) });
-      metrics.duration.observe({ route, method }, Number(process.hrtime.bigint() - started) / 1e9);
+      countRequest(route, method, String(status));
+      observeDuration(route, method, Number(process.hrtime.bigint() - started) / 1e9);
       const inBytes = Number((ctx.state as { bytesIn?: number }).bytesIn ?? ctx.req.headers['content-length'] ?? 0);
       if (inBytes > 0) metrics.bytesIn.inc({ route, method }, inBytes);
       const outBytes = ctx.method === 'HEAD' ? 0 : Number(ctx.res.getHeader('Content-Length') ?? 0);
