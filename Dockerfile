@@ -19,4 +19,4 @@ USER node
 VOLUME ["/app/storage"]
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:5000/_ping').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-semi-space-size=1", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=1", "--optimize-for-size", "dist/src/main.js"]
