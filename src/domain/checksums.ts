@@ -24,10 +24,6 @@ export function isTarsum(checksum: string): boolean {
   return TARSUM.test(checksum);
 }
 
-export function sha256Digest(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
 export interface LayerDigests {
   digest: string;
   payloadChecksum: string;

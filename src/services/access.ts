@@ -105,17 +105,10 @@ export class AccessService {
       // nobody can rewrite another user's image while its push is still under way.
       if (user.admin) return;
       const holders = await this.meta.reposOfImage(id);
-      if (holders.length === 0) return;
-      for (const repo of holders) {
-        const record = await this.meta.getRepo(repo);
-        if (RANK[this.permissionOf(user, repo, record)] >= RANK.write) return;
-      }
+      if (holders.length === 0 || (await this.someGrants(user, holders, 'write'))) return;
       throw new RegistryError('FORBIDDEN', `Access denied: image ${id} belongs to repositories you may not push to`);
     }
-    for (const repo of await this.meta.reposOfImage(id)) {
-      const record = await this.meta.getRepo(repo);
-      if (record && RANK[this.permissionOf(user, repo, record)] >= RANK.read) return;
-    }
+    if (await this.someGrants(user, await this.meta.reposOfImage(id), 'read')) return;
     if (user?.admin) return;
     if (!user) throw new RegistryError('UNAUTHORIZED', `Authentication required to read image ${id}`);
     // Not readable through any repository: answer as if it did not exist.
@@ -137,16 +130,17 @@ export class AccessService {
       if (!(await this.meta.getImage(id))) continue;
       const holders = await this.meta.reposOfImage(id);
       if (holders.length === 0 || holders.some((r) => r.full === repo.full)) continue;
-      let readable = false;
-      for (const holder of holders) {
-        const record = await this.meta.getRepo(holder);
-        if (record && RANK[this.permissionOf(user, holder, record)] >= RANK.read) {
-          readable = true;
-          break;
-        }
-      }
-      if (!readable) throw new RegistryError('FORBIDDEN', `Access denied: image ${id} belongs to a repository you may not read`);
+      if (!(await this.someGrants(user, holders, 'read'))) throw new RegistryError('FORBIDDEN', `Access denied: image ${id} belongs to a repository you may not read`);
     }
+  }
+
+  /** Does one of `repos` (existing ones) give `user` at least `need`? */
+  private async someGrants(user: UserRecord | null, repos: readonly RepoName[], need: Permission): Promise<boolean> {
+    for (const repo of repos) {
+      const record = await this.meta.getRepo(repo);
+      if (record && RANK[this.permissionOf(user, repo, record)] >= RANK[need]) return true;
+    }
+    return false;
   }
 
   /** Registry-wide operations (garbage collection, fsck, image delete): admins only. */

@@ -13,7 +13,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
+import { assertNonEmptyChecksum, checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
@@ -158,7 +158,7 @@ export class ImageService {
         'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
       );
     }
-    if (payload.trim() === '') throw invalidInput("Missing Image's checksum");
+    assertNonEmptyChecksum(payload);
     const claimedPayload = parseChecksum(payload, 'X-Docker-Checksum-Payload');
     const claimedTarsum = tarsum && tarsum.trim() !== '' ? parseChecksum(tarsum, 'X-Docker-Checksum') : null;
 
