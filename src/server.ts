@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
 import { watchRequestBody } from './http/body.js';
+import { lingerOnEarlyClose } from './http/linger.js';
 import type { Logger } from './logger.js';
 import { openServices, type Services } from './services/services.js';
 import { LoginThrottle } from './services/throttle.js';
@@ -41,6 +42,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
+  // An upload refused before its body arrived gets its answer, not a reset (see linger.ts).
+  lingerOnEarlyClose(server);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
