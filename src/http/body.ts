@@ -79,8 +79,8 @@ function idleClock(interval: number) {
  * client idling. Requests without a body are not watched.
  */
 export function watchRequestBody(req: IncomingMessage, ms: number): void {
-  idleTimeouts.set(req, ms);
   if (!hasBody(req)) return;
+  idleTimeouts.set(req, ms);
   const socket = req.socket;
   let seen = socket.bytesRead;
   const interval = tick(ms);

@@ -5,6 +5,7 @@ import { RegistryError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { STATUS_BY_CODE } from './error-map.js';
 import { NO_CACHE, sendJson } from './respond.js';
+import type { RequestMetrics } from './metrics-middleware.js';
 
 export interface RegistryState {
   log: Logger;
@@ -64,11 +65,12 @@ function clientMessage(status: number, err: Error): string {
 }
 
 /**
- * One structured line per request, from a child logger that carries the request id.
+ * One structured line per request, from a child logger that carries the request id, and
+ * the request's Prometheus metrics (recorded from the same 'close' listener).
  * `bytesOut` counts the body bytes actually written (0 for 204, 304 and HEAD; what was
  * sent before an abort), not what Content-Length announced.
  */
-export function requestLog(root: Logger) {
+export function requestLog(root: Logger, metrics: RequestMetrics) {
   const sizeOf = (chunk: unknown, encoding: unknown): number =>
     typeof chunk === 'string'
       ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
@@ -85,6 +87,7 @@ export function requestLog(root: Logger) {
     sequence = (sequence + 1) % 0x1000000;
     const requestId = prefix + sequence.toString(16).padStart(6, '0');
     const log = root.child({ reqId: requestId });
+    const upload = metrics.begin(ctx);
     const state = ctx.state as RegistryState;
     state.log = log;
     state.requestId = requestId;
@@ -103,6 +106,7 @@ export function requestLog(root: Logger) {
     } as typeof res.end;
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      metrics.end(ctx, upload, ms / 1000);
       log.info(
         {
           method: ctx.method,

@@ -14,7 +14,7 @@
  * (recordPull below): that is how pull_count and tag_last_pulled are counted.
  */
 import Router from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import { parseRepoName, type RepoName, type Tag } from '../../domain/names.js';
 import { ANONYMOUS, type Principal } from '../../services/access.js';
@@ -34,7 +34,6 @@ export interface HubRouteDeps {
 
 interface HubState extends RegistryState {
   principal?: Principal;
-  hubPulls?: PullRecorder;
 }
 
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
@@ -126,23 +125,18 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
     });
   }
 
-  const routes = router.routes();
-  return async (ctx: Context, next: Next) => {
-    (ctx.state as HubState).hubPulls = hub;
-    return routes(ctx as Parameters<typeof routes>[0], next);
-  };
+  return router.routes() as unknown as Middleware;
 }
 
 /**
  * For the v1 pull routes, after they answered 200: counts a pull of the repository (no
  * tag, no `allTags`), marks one tag pulled (`tag`), or every tag of the repository
  * (`allTags`, the full tag list was read). Never fails the pull: a failure is logged.
- * Does nothing when the Hub double is not mounted or for a HEAD request.
+ * Does nothing for a HEAD request.
  */
-export async function recordPull(ctx: Context, pull: { repo: RepoName; tag?: Tag; allTags?: boolean }): Promise<void> {
+export async function recordPull(ctx: Context, recorder: PullRecorder, pull: { repo: RepoName; tag?: Tag; allTags?: boolean }): Promise<void> {
   const state = ctx.state as HubState;
-  const recorder = state.hubPulls;
-  if (!recorder || ctx.method !== 'GET' || ctx.status !== 200) return;
+  if (ctx.method !== 'GET' || ctx.status !== 200) return;
   try {
     if (pull.tag !== undefined) await recorder.tagPulled(pull.repo, pull.tag);
     else if (pull.allTags) await recorder.tagsListed(pull.repo);

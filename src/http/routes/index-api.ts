@@ -10,6 +10,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { parseUsername, type RepoName } from '../../domain/names.js';
 import { userOf, type AccessService } from '../../services/access.js';
 import type { RepositoryService } from '../../services/repositories.js';
+import type { PullRecorder } from '../../services/hub.js';
 import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
 import { actorOf, principalOf } from '../authenticate.js';
@@ -23,6 +24,8 @@ export interface IndexRouteDeps {
   access: AccessService;
   tokens: TokenService;
   search: SearchService;
+  /** Counts pulls for the Hub double (pull_count). */
+  pulls: PullRecorder;
   maxJsonBytes: number;
   /** Fixed X-Docker-Endpoints value; empty: the Host header of the request. */
   endpoints: string;
@@ -70,7 +73,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
     session(ctx, name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, list);
-    await recordPull(ctx, { repo: name });
+    await recordPull(ctx, deps.pulls, { repo: name });
   });
   // Old delete flow, step 1: a delete token; the data goes with DELETE …/ on the registry.
   routes.add('delete', '/images', [], async (ctx, name) => {

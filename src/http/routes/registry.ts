@@ -8,13 +8,14 @@ import { RegistryError } from '../../domain/errors.js';
 import { isImageId, parseImageId, parseTag } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
+import type { PullRecorder } from '../../services/hub.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
-import { IMMUTABLE, NO_CACHE, sendJson } from '../respond.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
@@ -22,11 +23,16 @@ export interface RegistryRouteDeps {
   images: ImageService;
   repos: RepositoryService;
   access: AccessService;
+  /** Counts pulls for the Hub double (pull_count, tag_last_pulled). */
+  pulls: PullRecorder;
   maxJsonBytes: number;
 }
 
-/** Adds the Registry API to `router` (fixed paths) and `routes` (repository paths). */
-export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: RegistryRouteDeps): void {
+/**
+ * Adds the Registry API: `/v1/images/…` to `imageRouter` (app.ts matches only those paths
+ * against it), the ping routes to `router`, repository paths to `routes`.
+ */
+export function addRegistryRoutes(router: Router, imageRouter: Router, routes: RepoRoutes, deps: RegistryRouteDeps): void {
   const { images, repos, access } = deps;
   const json = jsonBody(deps.maxJsonBytes);
 
@@ -41,7 +47,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
   // ── images ────────────────────────────────────────────────────────────────────────
   const imageId = (ctx: Context) => parseImageId((ctx.params as { id: string }).id);
 
-  router.put('/v1/images/:id/json', async (ctx) => {
+  imageRouter.put('/v1/images/:id/json', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     const body = await readRawBody(ctx, deps.maxJsonBytes);
@@ -49,7 +55,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     sendJson(ctx, 200, true);
   });
 
-  router.put('/v1/images/:id/layer', async (ctx) => {
+  imageRouter.put('/v1/images/:id/layer', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     // A client that stops sending for upload_idle_timeout_seconds gets 408: the upload is
@@ -66,7 +72,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     sendJson(ctx, 200, true);
   });
 
-  router.put('/v1/images/:id/checksum', async (ctx) => {
+  imageRouter.put('/v1/images/:id/checksum', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     const payload = ctx.req.headers['x-docker-checksum-payload'];
@@ -75,7 +81,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     sendJson(ctx, 200, true);
   });
 
-  router.get('/v1/images/:id/json', async (ctx) => {
+  imageRouter.get('/v1/images/:id/json', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const view = await images.getJson(id);
@@ -86,11 +92,11 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     }
     ctx.set('Cache-Control', IMMUTABLE);
     ctx.status = 200;
-    ctx.type = 'application/json';
+    ctx.set('Content-Type', JSON_TYPE);
     ctx.body = view.json;
   });
 
-  router.get('/v1/images/:id/ancestry', async (ctx) => {
+  imageRouter.get('/v1/images/:id/ancestry', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const ancestry = await images.getAncestry(id);
@@ -98,7 +104,7 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     sendJson(ctx, 200, ancestry);
   });
 
-  router.get('/v1/images/:id/layer', async (ctx) => {
+  imageRouter.get('/v1/images/:id/layer', async (ctx) => {
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
@@ -153,14 +159,14 @@ export function addRegistryRoutes(router: Router, routes: RepoRoutes, deps: Regi
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.listTags(name));
-    await recordPull(ctx, { repo: name, allTags: true });
+    await recordPull(ctx, deps.pulls, { repo: name, allTags: true });
   });
   routes.add('get', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.getTag(name, tag));
-    await recordPull(ctx, { repo: name, tag });
+    await recordPull(ctx, deps.pulls, { repo: name, tag });
   });
   // The body is a JSON string (the image id). Anything else, including a body that is not
   // JSON at all (a bare id, an empty body), is 400 "Invalid data", as the reference server
