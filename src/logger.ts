@@ -39,8 +39,34 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   // Buffered: lines go out in writes of at least 4 KiB instead of one write per request
   // (logging and metrics together were ~40% of the CPU of a small GET under wrk). Call
   // flushLogger after lines that someone waits for, and before exiting.
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  // Bounded: when stdout is a pipe read slower than the lines come (a busy log collector),
+  // lines beyond MAX_BUFFERED_LOG_BYTES are dropped, counted, and reported once it drains,
+  // instead of growing the heap (+20 MiB RSS in 12 s of wrk against a starved pipe reader).
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: MAX_BUFFERED_LOG_BYTES });
+  const logger = pino(options, stdout);
+  let dropped = 0;
+  let reporting = false;
+  let reportDropped = false;
+  stdout.on('drop', () => {
+    if (reporting) reportDropped = true;
+    else dropped += 1;
+  });
+  setInterval(() => {
+    if (dropped === 0) return;
+    const count = dropped;
+    dropped = 0;
+    reporting = true;
+    reportDropped = false;
+    logger.warn({ dropped: count }, 'log lines dropped: stdout is read slower than lines are written');
+    reporting = false;
+    // Still full: the report itself did not fit; it is tried again with the count kept.
+    if (reportDropped) dropped += count;
+  }, 1000).unref();
+  return logger;
 }
+
+/** How much a buffered logger holds before it drops lines (stdout not read fast enough). */
+export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
 
 /** Writes out what a buffered logger holds (the start-up line, the last lines before exit). */
 export function flushLogger(logger: Logger): void {
