@@ -10,5 +10,27 @@ export function sendJson(ctx: Context, status: number, value: unknown): void {
 
 /** What `ctx.type = 'application/json'` sets. */
 export const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Serialized bodies of values that never change (frozen lists the services share while
+ * their data stays the same), keyed on the value itself: a new value means new data.
+ */
+const serialized = new WeakMap<object, Buffer>();
+
+/**
+ * Like sendJson, for a value that is never modified (deeply) once handed out: it is
+ * serialized once, then its bytes are reused for every request that sends the same value.
+ */
+export function sendSharedJson(ctx: Context, status: number, value: object): void {
+  let body = serialized.get(value);
+  if (!body) {
+    body = Buffer.from(JSON.stringify(value));
+    serialized.set(value, body);
+  }
+  ctx.status = status;
+  ctx.set('Content-Type', JSON_TYPE);
+  ctx.body = body;
+}
+
 export const NO_CACHE = 'no-cache';
 export const IMMUTABLE = 'public, max-age=31536000, immutable';

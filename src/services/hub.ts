@@ -168,8 +168,8 @@ const RANK = { none: 0, read: 1, write: 2, admin: 3 } as const;
 interface TagIndex {
   generation: number;
   builtAt: number;
-  tags: Array<[Tag, TagRecord]>;
-  sorted: Map<TagOrdering, Array<[Tag, TagRecord]>>;
+  tags: ReadonlyArray<readonly [Tag, TagRecord]>;
+  sorted: Map<TagOrdering, ReadonlyArray<readonly [Tag, TagRecord]>>;
 }
 
 export class HubService implements PullRecorder {
@@ -388,7 +388,8 @@ export class HubService implements PullRecorder {
   }
 
   async tagsListed(name: RepoName): Promise<void> {
-    const tags = (await this.sortedTags(name, 'name')).map(([tag]) => tag);
+    // Any order will do here: the store's (cached) list, unsorted.
+    const tags = (await this.meta.listTags(name)).map(([tag]) => tag);
     await this.meta.setTagsPulled(name, tags, this.now().toISOString());
   }
 
@@ -407,7 +408,7 @@ export class HubService implements PullRecorder {
   }
 
   /** The repository's tags in `ordering`, from the cache when it is fresh. */
-  private async sortedTags(name: RepoName, ordering: TagOrdering): Promise<Array<[Tag, TagRecord]>> {
+  private async sortedTags(name: RepoName, ordering: TagOrdering): Promise<ReadonlyArray<readonly [Tag, TagRecord]>> {
     const generation = this.generations.get(name.full) ?? 0;
     let index = this.tagIndexes.get(name.full);
     if (!index || index.generation !== generation || Date.now() - index.builtAt > TAG_INDEX_TTL_MS) {

@@ -44,7 +44,9 @@ export class ImageService {
   /** Complete images are immutable: their records, JSON and ancestry are cached once read. */
   private readonly completeCache = new Lru<ImageId, ImageRecord>(20_000);
   private readonly jsonCache = new Lru<ImageId, Buffer>(20_000, 8 * 1024 * 1024, (b) => b.length);
-  private readonly ancestryCache = new Lru<ImageId, ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
+  private readonly ancestryCache = new Lru<ImageId, readonly ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
+  private completions = 0;
+  private forgets = 0;
 
   constructor(
     private readonly meta: MetadataStore,
@@ -185,7 +187,18 @@ export class ImageService {
         claimedChecksum: record.claimedChecksum ?? claimedTarsum,
         completedAt: this.now().toISOString(),
       });
+      this.completions += 1;
     }));
+  }
+
+  /**
+   * Counters for caches of what depends on images' states (the repositories' image lists):
+   * `completions` grows whenever an image becomes complete, `forgets` whenever an image is
+   * deleted or repaired (see forget). Nothing else changes which images are complete:
+   * a complete image is immutable.
+   */
+  get stateChanges(): { completions: number; forgets: number } {
+    return { completions: this.completions, forgets: this.forgets };
   }
 
   /** A complete image's record; NOT_FOUND or IMAGE_INCOMPLETE otherwise. */
@@ -217,11 +230,12 @@ export class ImageService {
     return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
   }
 
-  async getAncestry(id: ImageId): Promise<ImageId[]> {
+  /** [id, parent, …]; frozen and shared (the same array while it is cached). */
+  async getAncestry(id: ImageId): Promise<readonly ImageId[]> {
     await this.getComplete(id);
     let ancestry = this.ancestryCache.get(id);
     if (!ancestry) {
-      ancestry = (await this.meta.getAncestry(id)) ?? [id];
+      ancestry = Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
       this.ancestryCache.set(id, ancestry);
     }
     return ancestry;
@@ -250,6 +264,7 @@ export class ImageService {
 
   /** Forgets cached records (after a delete or a repair). */
   forget(id: ImageId): void {
+    this.forgets += 1;
     this.completeCache.delete(id);
     this.jsonCache.delete(id);
     this.ancestryCache.delete(id);

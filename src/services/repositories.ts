@@ -25,6 +25,14 @@ export class RepositoryService {
   /** Tag writes and deletes of one repository, one at a time. */
   private readonly tagWrites = new KeyedQueue();
 
+  /**
+   * Answers derived from the store's shared, frozen lists, keyed on those lists: the store
+   * hands out a new list whenever a write changed it (listTags, getRepoImages), so an
+   * answer lives exactly as long as what it was built from.
+   */
+  private readonly tagMaps = new WeakMap<object, Readonly<Record<string, ImageId>>>();
+  private readonly imageLists = new WeakMap<object, ImageListAnswer>();
+
   async get(name: RepoName): Promise<RepoRecord> {
     const repo = await this.meta.getRepo(name);
     if (!repo) throw notFound('Repository not found');
@@ -40,10 +48,17 @@ export class RepositoryService {
     return repo;
   }
 
-  async listTags(name: RepoName): Promise<Record<string, ImageId>> {
+  /** Tag → image id. Frozen and shared while the tags do not change (see tagMaps). */
+  async listTags(name: RepoName): Promise<Readonly<Record<string, ImageId>>> {
     await this.get(name);
-    const out: Record<string, ImageId> = {};
-    for (const [tag, record] of await this.meta.listTags(name)) out[tag] = record.imageId;
+    const tags = await this.meta.listTags(name);
+    let out = this.tagMaps.get(tags);
+    if (!out) {
+      const map: Record<string, ImageId> = {};
+      for (const [tag, record] of tags) map[tag] = record.imageId;
+      out = Object.freeze(map);
+      this.tagMaps.set(tags, out);
+    }
     return out;
   }
 
@@ -135,16 +150,32 @@ export class RepositoryService {
    * GET …/images (pull start): the repository's image list (what the Index was told, and
    * every image a tag reaches), restricted to complete images.
    */
-  async listImages(name: RepoName): Promise<RepoImageEntry[]> {
+  async listImages(name: RepoName): Promise<readonly RepoImageEntry[]> {
     await this.get(name);
-    const out: RepoImageEntry[] = [];
-    for (const entry of await this.meta.getRepoImages(name)) {
-      const image = await this.images.find(entry.id);
-      if (image?.status !== 'complete') continue;
-      const checksum = entry.checksum ?? image.layer?.payloadChecksum;
-      out.push(checksum ? { id: entry.id, checksum } : { id: entry.id });
+    const entries = await this.meta.getRepoImages(name);
+    // Reused while the store's list is the same and no listed image changed state: one that
+    // was not complete may have completed since (completions), any may have been deleted
+    // or repaired (forgets). Complete images never change otherwise.
+    const changes = this.images.stateChanges;
+    const cached = this.imageLists.get(entries);
+    if (cached && cached.forgets === changes.forgets && (cached.incomplete === 0 || cached.completions === changes.completions)) {
+      return cached.list;
     }
-    return out;
+    const out: RepoImageEntry[] = [];
+    let incomplete = 0;
+    for (const entry of entries) {
+      const image = await this.images.find(entry.id);
+      if (image?.status !== 'complete') {
+        incomplete += 1;
+        continue;
+      }
+      const checksum = entry.checksum ?? image.layer?.payloadChecksum;
+      out.push(Object.freeze(checksum ? { id: entry.id, checksum } : { id: entry.id }));
+    }
+    const list = Object.freeze(out);
+    // The counters read before the images were: a change while reading leaves it stale.
+    this.imageLists.set(entries, { list, incomplete, ...changes });
+    return list;
   }
 
   /** PUT …/properties: `access` and/or `description`; creates the repository if needed. */
@@ -198,6 +229,14 @@ export class RepositoryService {
       lastTagInfo: null,
     };
   }
+}
+
+interface ImageListAnswer {
+  list: readonly RepoImageEntry[];
+  /** Listed images that were not complete (not in `list`) when it was built. */
+  incomplete: number;
+  completions: number;
+  forgets: number;
 }
 
 function parseImageList(body: unknown): RepoImageEntry[] {

@@ -30,6 +30,18 @@ export interface SearchPage {
 export const DEFAULT_PAGE_SIZE = 25;
 export const MAX_PAGE_SIZE = 100;
 
+/** One repository as search sees it. */
+interface Entry {
+  record: RepoRecord;
+  name: RepoName;
+  /** Name and description, lower-cased: what the terms are matched against. */
+  text: string;
+  result: SearchResult;
+}
+
+/** Term lists whose matches are kept per repository snapshot. */
+const CACHED_QUERIES = 32;
+
 export class SearchService {
   constructor(
     private readonly meta: MetadataStore,
@@ -37,42 +49,57 @@ export class SearchService {
   ) {}
 
   /**
-   * Name and lower-cased search text per repository record. Records are replaced, never
-   * changed, on every write, so a record object can key its own entry.
+   * Built from the store's repository snapshot and kept while the store hands out the same
+   * one (it is replaced on every repository write): entries in name order, and the entries
+   * matching recent term lists. Who may read them is decided per request.
    */
-  private readonly entries = new WeakMap<RepoRecord, { name: RepoName; text: string }>();
+  private index: { repos: readonly RepoRecord[]; entries: Entry[]; matches: Map<string, Entry[]> } | null = null;
 
-  private entryOf(repo: RepoRecord): { name: RepoName; text: string } {
-    let entry = this.entries.get(repo);
-    if (!entry) {
-      const name = parseRepoName(repo.namespace, repo.repository);
-      entry = { name, text: `${name.full} ${repo.description}`.toLowerCase() };
-      this.entries.set(repo, entry);
-    }
-    return entry;
+  private async indexNow(): Promise<{ entries: Entry[]; matches: Map<string, Entry[]> }> {
+    const repos = await this.meta.allRepos();
+    if (this.index?.repos === repos) return this.index;
+    // Records are replaced, never changed, on every write: reuse the unchanged ones' entries.
+    const previous = new Map<RepoRecord, Entry>();
+    for (const entry of this.index?.entries ?? []) previous.set(entry.record, entry);
+    const entries = repos.map((record) => previous.get(record) ?? entryOf(record));
+    this.index = { repos, entries, matches: new Map() };
+    return this.index;
   }
 
   async search(principal: Principal, q: string, n: string | undefined, page: string | undefined): Promise<SearchPage> {
     const pageSize = Math.min(positiveInt(n, DEFAULT_PAGE_SIZE, 'n'), MAX_PAGE_SIZE);
     const pageNo = positiveInt(page, 1, 'page');
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean).slice(0, 16);
-    const matches: RepoRecord[] = [];
-    for await (const repo of this.meta.listRepos()) {
-      const entry = this.entryOf(repo);
-      if (!terms.every((t) => entry.text.includes(t))) continue;
-      if (!this.access.canRead(principal, entry.name, repo)) continue;
-      matches.push(repo);
+    const index = await this.indexNow();
+    const key = terms.join(' ');
+    let candidates = index.matches.get(key);
+    if (!candidates) {
+      candidates = terms.length === 0 ? index.entries : index.entries.filter((e) => terms.every((t) => e.text.includes(t)));
+      if (index.matches.size >= CACHED_QUERIES) index.matches.delete(index.matches.keys().next().value as string);
+      index.matches.set(key, candidates);
     }
     const start = (pageNo - 1) * pageSize;
+    const results: SearchResult[] = [];
+    let count = 0;
+    for (const entry of candidates) {
+      if (!this.access.canRead(principal, entry.name, entry.record)) continue;
+      if (count >= start && results.length < pageSize) results.push(entry.result);
+      count += 1;
+    }
     return {
       query: q,
-      num_results: matches.length,
-      num_pages: Math.max(1, Math.ceil(matches.length / pageSize)),
+      num_results: count,
+      num_pages: Math.max(1, Math.ceil(count / pageSize)),
       page: pageNo,
       page_size: pageSize,
-      results: matches.slice(start, start + pageSize).map(toResult),
+      results,
     };
   }
+}
+
+function entryOf(record: RepoRecord): Entry {
+  const name = parseRepoName(record.namespace, record.repository);
+  return { record, name, text: `${name.full} ${record.description}`.toLowerCase(), result: Object.freeze(toResult(record)) };
 }
 
 function toResult(repo: RepoRecord): SearchResult {

@@ -15,7 +15,7 @@ import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
@@ -72,7 +72,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
     const list = await repos.listImages(name);
     session(ctx, name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
-    sendJson(ctx, 200, list);
+    sendSharedJson(ctx, 200, list);
     await recordPull(ctx, deps.pulls, { repo: name });
   });
   // Old delete flow, step 1: a delete token; the data goes with DELETE …/ on the registry.

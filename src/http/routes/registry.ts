@@ -15,7 +15,7 @@ import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
-import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson } from '../respond.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
@@ -101,7 +101,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const ancestry = await images.getAncestry(id);
     ctx.set('Cache-Control', IMMUTABLE);
-    sendJson(ctx, 200, ancestry);
+    sendSharedJson(ctx, 200, ancestry);
   });
 
   imageRouter.get('/v1/images/:id/layer', async (ctx) => {
@@ -158,7 +158,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   routes.add('get', '/tags', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     ctx.set('Cache-Control', NO_CACHE);
-    sendJson(ctx, 200, await repos.listTags(name));
+    sendSharedJson(ctx, 200, await repos.listTags(name));
     await recordPull(ctx, deps.pulls, { repo: name, allTags: true });
   });
   routes.add('get', '/tags/:tag', [], async (ctx, name) => {

@@ -7,10 +7,16 @@ import { KeyedQueue } from '../../domain/keyed-queue.js';
 import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
+import { ListCache } from './list-cache.js';
 import type { MetadataStore } from './metadata-store.js';
 import type { RepoPullStats, TagStats } from './metadata-store.js';
 
 type Json = unknown;
+type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
+
+/** Cached tag lists and image lists: at most this many tags / image-list entries in all. */
+const CACHED_TAGS = 50_000;
+const CACHED_REPO_IMAGES = 50_000;
 type Op =
   | { type: 'put'; key: string; value: Json | Buffer; valueEncoding?: 'json' | 'buffer' }
   | { type: 'del'; key: string };
@@ -24,7 +30,15 @@ export class LevelMetadataStore implements MetadataStore {
    * repositories, and one process owns the database, so the map is always current.
    */
   private readonly repos = new Map<string, RepoRecord>();
-  private sortedRepos: RepoRecord[] | null = null;
+  /** The same records in key order; replaced (copy on write), never changed in place. */
+  private sortedRepos: readonly RepoRecord[] = Object.freeze([]);
+  /**
+   * Tag lists and image lists of recently read repositories (see list-cache.ts): every
+   * method below that writes tags or image-list entries drops the repository's entry once
+   * its write has committed.
+   */
+  private readonly tagLists = new ListCache<TagList>(CACHED_TAGS);
+  private readonly repoImageLists = new ListCache<readonly RepoImageEntry[]>(CACHED_REPO_IMAGES);
 
   constructor(location: string) {
     this.db = new Level<string, Json>(location, { keyEncoding: 'utf8', valueEncoding: 'json' });
@@ -40,25 +54,37 @@ export class LevelMetadataStore implements MetadataStore {
       throw new Error(`metadata schema version ${JSON.stringify(version)} is not supported (expected ${SCHEMA_VERSION})`);
     }
     this.repos.clear();
+    this.tagLists.clear();
+    this.repoImageLists.clear();
+    const sorted: RepoRecord[] = [];
+    // The scan comes in key order already.
     for await (const value of this.db.values(ranges.repos())) {
-      const repo = value as RepoRecord;
-      this.repos.set(`${repo.namespace}/${repo.repository}`, Object.freeze(repo));
+      const repo = Object.freeze(value as RepoRecord);
+      this.repos.set(repoKey(repo), repo);
+      sorted.push(repo);
     }
-    this.sortedRepos = null;
+    this.sortedRepos = Object.freeze(sorted);
   }
 
   private rememberRepo(name: RepoName, record: RepoRecord | null): void {
     // Frozen: a record is replaced on every write, never changed in place (callers may key
     // caches on the object).
     if (record) this.repos.set(name.full, Object.freeze(record));
-    else this.repos.delete(name.full);
-    this.sortedRepos = null;
-  }
-
-  /** Repositories in key order (namespace/repository), as a LevelDB scan would give them. */
-  private reposInOrder(): RepoRecord[] {
-    this.sortedRepos ??= [...this.repos.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-    return this.sortedRepos;
+    else if (!this.repos.delete(name.full)) return;
+    // The sorted list is copied and patched, not re-sorted: one write costs one copy.
+    const list = this.sortedRepos;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (repoKey(list[mid]) < name.full) lo = mid + 1;
+      else hi = mid;
+    }
+    const found = lo < list.length && repoKey(list[lo]) === name.full;
+    const next = list.slice();
+    if (record) next.splice(lo, found ? 1 : 0, record);
+    else if (found) next.splice(lo, 1);
+    this.sortedRepos = Object.freeze(next);
   }
 
   async close(): Promise<void> {
@@ -142,29 +168,54 @@ export class LevelMetadataStore implements MetadataStore {
       for await (const key of this.db.keys(ranges.repoImages(name))) {
         ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
       }
-      await this.batch(ops);
+      try {
+        await this.batch(ops);
+      } finally {
+        this.tagLists.invalidate(name.full);
+        this.repoImageLists.invalidate(name.full);
+      }
       this.rememberRepo(name, null);
       return true;
     });
   }
 
   async *listRepos(): AsyncIterable<RepoRecord> {
-    yield* this.reposInOrder();
+    yield* this.sortedRepos;
   }
 
-  getTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
+  async allRepos(): Promise<readonly RepoRecord[]> {
+    return this.sortedRepos;
+  }
+
+  async getTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
+    const cached = this.tagLists.peek(name.full);
+    if (cached) {
+      // Sorted by tag name (key order): a binary search.
+      let lo = 0;
+      let hi = cached.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cached[mid][0] < tag) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < cached.length && cached[lo][0] === tag ? cached[lo][1] : null;
+    }
     return this.get<TagRecord>(keys.tag(name, tag));
   }
 
-  async listTags(name: RepoName): Promise<Array<[Tag, TagRecord]>> {
-    const out: Array<[Tag, TagRecord]> = [];
-    for await (const [key, value] of this.db.iterator(ranges.tags(name))) {
-      out.push([lastPart(key) as Tag, value as TagRecord]);
-    }
-    return out;
+  listTags(name: RepoName): Promise<TagList> {
+    return this.tagLists.get(name.full, async () => {
+      const out: Array<readonly [Tag, TagRecord]> = [];
+      for await (const [key, value] of this.db.iterator(ranges.tags(name))) {
+        const record = value as TagRecord;
+        Object.freeze(record.info);
+        out.push(Object.freeze([lastPart(key) as Tag, Object.freeze(record)] as const));
+      }
+      return out;
+    });
   }
 
-  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link: ImageId[] = []): Promise<void> {
+  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link: readonly ImageId[] = []): Promise<void> {
     return this.exclusive(name, async () => {
       const ops: Op[] = [
         { type: 'put', key: keys.tag(name, tag), value: record },
@@ -174,7 +225,12 @@ export class LevelMetadataStore implements MetadataStore {
         // Keep an entry that exists (it may carry a checksum from the Index image list).
         if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
       }
-      await this.batch(ops);
+      try {
+        await this.batch(ops);
+      } finally {
+        this.tagLists.invalidate(name.full);
+        this.repoImageLists.invalidate(name.full);
+      }
       this.rememberRepo(name, repo);
     });
   }
@@ -182,14 +238,20 @@ export class LevelMetadataStore implements MetadataStore {
   async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
     const key = keys.tag(name, tag);
     if ((await this.db.get(key)) === undefined) return false;
-    await this.db.del(key);
+    try {
+      await this.db.del(key);
+    } finally {
+      this.tagLists.invalidate(name.full);
+    }
     return true;
   }
 
-  async getRepoImages(name: RepoName): Promise<RepoImageEntry[]> {
-    const out: RepoImageEntry[] = [];
-    for await (const value of this.db.values(ranges.repoImages(name))) out.push(value as RepoImageEntry);
-    return out;
+  getRepoImages(name: RepoName): Promise<readonly RepoImageEntry[]> {
+    return this.repoImageLists.get(name.full, async () => {
+      const out: RepoImageEntry[] = [];
+      for await (const value of this.db.values(ranges.repoImages(name))) out.push(Object.freeze(value as RepoImageEntry));
+      return out;
+    });
   }
 
   async mergeRepoImages(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
@@ -203,7 +265,11 @@ export class LevelMetadataStore implements MetadataStore {
         const checksum = given ?? (await this.get<RepoImageEntry>(keys.repoImage(name, id)))?.checksum;
         ops.push(...this.linkOps(name, checksum ? { id, checksum } : { id }));
       }
-      await this.batch(ops);
+      try {
+        await this.batch(ops);
+      } finally {
+        this.repoImageLists.invalidate(name.full);
+      }
     });
   }
 
@@ -216,12 +282,16 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   unlinkRepoImages(name: RepoName, ids: ImageId[]): Promise<void> {
-    return this.exclusive(name, () =>
-      this.batch(ids.flatMap((id): Op[] => [
-        { type: 'del', key: keys.repoImage(name, id) },
-        { type: 'del', key: keys.imageRepo(id, name) },
-      ])),
-    );
+    return this.exclusive(name, async () => {
+      try {
+        await this.batch(ids.flatMap((id): Op[] => [
+          { type: 'del', key: keys.repoImage(name, id) },
+          { type: 'del', key: keys.imageRepo(id, name) },
+        ]));
+      } finally {
+        this.repoImageLists.invalidate(name.full);
+      }
+    });
   }
 
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
@@ -280,7 +350,7 @@ export class LevelMetadataStore implements MetadataStore {
   // ── pull statistics and pushers (the Docker Hub API double) ───────────────────────
 
   async *listReposInNamespace(namespace: string): AsyncIterable<RepoRecord> {
-    for (const repo of this.reposInOrder()) if (repo.namespace === namespace) yield repo;
+    for (const repo of this.sortedRepos) if (repo.namespace === namespace) yield repo;
   }
 
   getRepoPulls(name: RepoName): Promise<RepoPullStats | null> {
@@ -329,4 +399,8 @@ export class LevelMetadataStore implements MetadataStore {
       await this.batch(ops);
     });
   }
+}
+
+function repoKey(repo: RepoRecord): string {
+  return `${repo.namespace}/${repo.repository}`;
 }

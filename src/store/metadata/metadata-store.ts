@@ -29,20 +29,32 @@ export interface MetadataStore {
   /** Removes the repository, all its tags and its image list atomically; false if absent. */
   deleteRepo(name: RepoName): Promise<boolean>;
   listRepos(): AsyncIterable<RepoRecord>;
+  /**
+   * Every repository in name order, at once. Frozen and shared: the same array comes back
+   * until a repository is written, so callers may key caches on its identity.
+   */
+  allRepos(): Promise<readonly RepoRecord[]>;
 
   getTag(name: RepoName, tag: Tag): Promise<TagRecord | null>;
-  /** All tags of a repository, sorted by tag name. */
-  listTags(name: RepoName): Promise<Array<[Tag, TagRecord]>>;
+  /**
+   * All tags of a repository, sorted by tag name. Frozen and shared: the same array may
+   * come back until the repository's tags change (never after), so callers may key caches
+   * on its identity.
+   */
+  listTags(name: RepoName): Promise<ReadonlyArray<readonly [Tag, TagRecord]>>;
   /**
    * Sets a tag, writes its repository record and adds `link` (the tagged image's ancestry)
    * to the repository's image list, atomically.
    */
-  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link?: ImageId[]): Promise<void>;
+  putTag(name: RepoName, tag: Tag, record: TagRecord, repo: RepoRecord, link?: readonly ImageId[]): Promise<void>;
   /** False when the tag did not exist. */
   deleteTag(name: RepoName, tag: Tag): Promise<boolean>;
 
-  /** The Index image list, sorted by id. */
-  getRepoImages(name: RepoName): Promise<RepoImageEntry[]>;
+  /**
+   * The Index image list, sorted by id. Frozen and shared like listTags: the same array
+   * may come back until the list changes (never after).
+   */
+  getRepoImages(name: RepoName): Promise<readonly RepoImageEntry[]>;
   /**
    * Merges entries by id into the image list: an entry's checksum replaces the old one, an
    * entry without one keeps it (an id repeated in `entries`: its last checksum wins).
