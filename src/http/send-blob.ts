@@ -11,7 +11,10 @@ import type { BlobReader } from '../store/blobs/blob-store.js';
 const CHUNK = 512 * 1024;
 const PER_STREAM = 2;
 const POOL_LIMIT = 16;
+/** A pool nobody has used for this long is emptied, so its memory can go back to the OS. */
+const POOL_IDLE_MS = 2000;
 const pool: Buffer[] = [];
+let idleRelease: NodeJS.Timeout | null = null;
 
 function take(): Buffer {
   return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
@@ -19,10 +22,24 @@ function take(): Buffer {
 
 function give(buffer: Buffer): void {
   if (pool.length < POOL_LIMIT) pool.push(buffer);
+  // After a burst of parallel downloads the pool holds up to 8 MiB; between bursts that
+  // would sit in RSS for good.
+  if (idleRelease) idleRelease.refresh();
+  else {
+    idleRelease = setTimeout(() => {
+      pool.length = 0;
+      idleRelease = null;
+    }, POOL_IDLE_MS);
+    idleRelease.unref();
+  }
 }
 
-/** Writes bytes [start, start + length) of `reader` to `res`, then ends it. */
-export async function sendBlob(reader: BlobReader, start: number, length: number, res: ServerResponse): Promise<void> {
+/**
+ * Writes bytes [start, start + length) of `reader` to `res`, then ends it. `sent.bytesOut`
+ * counts what was handed to the response so far (also when it fails half-way).
+ */
+export async function sendBlob(reader: BlobReader, start: number, length: number, res: ServerResponse, sent: { bytesOut?: number }): Promise<void> {
+  sent.bytesOut = 0;
   const buffers = Array.from({ length: PER_STREAM }, take);
   const inFlight: Array<Promise<void> | null> = buffers.map(() => null);
   // Until every write has called back, a buffer may still be queued in the socket: such
@@ -40,6 +57,7 @@ export async function sendBlob(reader: BlobReader, start: number, length: number
       position += n;
       remaining -= n;
       settled = false;
+      sent.bytesOut += n;
       const written = new Promise<void>((resolve, reject) => {
         res.write(n === buffer.length ? buffer : buffer.subarray(0, n), (err) => (err ? reject(err) : resolve()));
       });

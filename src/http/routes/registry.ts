@@ -142,7 +142,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     ctx.res.statusCode = ctx.status;
     const start = range.kind === 'partial' ? range.range.start : 0;
     try {
-      await sendBlob(reader, start, ctx.length, ctx.res);
+      await sendBlob(reader, start, ctx.length, ctx.res, ctx.state as RegistryState);
     } catch (err) {
       // Headers may be out already: the only honest answer left is to cut the connection.
       ctx.res.destroy();
