@@ -4,7 +4,7 @@
  * (`upload_idle_timeout_seconds`, armed by server.ts with `watchRequestBody`).
  */
 import type { IncomingMessage } from 'node:http';
-import { finished, PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { invalidInput, RegistryError } from '../domain/errors.js';
 
@@ -103,9 +103,14 @@ export function watchRequestBody(req: IncomingMessage, ms: number): void {
 }
 
 export interface GuardedBody {
-  /** The body to read instead of the request itself. */
+  /** The body to read: the request itself (no extra stream per chunk). */
   readonly stream: Readable;
-  /** True once the client idled too long: `stream` then failed with REQUEST_TIMEOUT (408). */
+  /**
+   * Aborted (reason: a REQUEST_TIMEOUT error, 408) once the client idled too long: whoever
+   * reads `stream` must then stop and fail with the reason.
+   */
+  readonly signal: AbortSignal | undefined;
+  /** True once the client idled too long (`signal` aborted). */
   readonly timedOut: boolean;
   /** Stops watching; a body left unread is drained (as Node does for unread bodies). */
   dispose(): void;
@@ -113,54 +118,52 @@ export interface GuardedBody {
 
 /**
  * A layer upload's body, guarded against a client that stops sending: after the request's
- * idle timeout without a byte (while the server waits for one), `stream` fails with
- * REQUEST_TIMEOUT, so the upload is aborted and answered 408 (the request itself is not
- * destroyed, so the answer can still be sent; send it with `Connection: close`). A client
- * that goes away makes `stream` fail with its error (an interrupted upload). Reading
- * `stream` never destroys the request, so errors found mid-stream (disk full) can be
- * answered too.
+ * idle timeout without a byte (while the server waits for one), `signal` aborts with
+ * REQUEST_TIMEOUT, so the reader aborts the upload and it is answered 408 (the request
+ * itself is not destroyed, so the answer can still be sent; send it with
+ * `Connection: close`). A client that goes away makes `stream` fail with its error (an
+ * interrupted upload). The reader must never destroy the request, so errors found
+ * mid-stream (disk full) can be answered too.
+ *
+ * Idleness is read off the socket (`bytesRead`) by the timer: nothing is added per chunk.
+ * (It used to pipe the request through a PassThrough: ~10% of an upload's CPU.)
  */
 export function guardUploadBody(req: IncomingMessage): GuardedBody {
   const ms = idleTimeouts.get(req);
-  if (ms === undefined) return { stream: req, timedOut: false, dispose() {} };
+  if (ms === undefined) return { stream: req, signal: undefined, timedOut: false, dispose() {} };
   claimed.add(req);
-  const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  let timedOut = false;
+  const controller = new AbortController();
+  const socket = req.socket;
+  let seen = socket.bytesRead;
   const interval = tick(ms);
   const clock = idleClock(interval);
-  const onData = () => clock.active();
-  req.on('data', onData);
-  req.pipe(out);
-  const stopWatchingEnd = finished(req, (err) => {
-    if (err && !out.destroyed) out.destroy(err);
-  });
   const timer = setInterval(() => {
-    if (req.complete || out.destroyed) {
+    if (req.complete || req.destroyed || socket.destroyed) {
       clearInterval(timer);
       return;
     }
-    // The server not reading fast enough (backpressure) is not the client idling.
-    if (req.isPaused() || out.writableNeedDrain || req.readableLength > 0) clock.active();
+    // Bytes arrived, or the server is the one holding the body up (backpressure, or bytes
+    // read but not consumed yet): the client is not idling.
+    if (socket.bytesRead !== seen || req.isPaused() || req.readableLength > 0) {
+      seen = socket.bytesRead;
+      clock.active();
+    }
     if (clock.tick() >= ms) {
       clearInterval(timer);
-      timedOut = true;
-      req.unpipe(out);
-      out.destroy(new RegistryError('REQUEST_TIMEOUT', `No data received for ${Math.round(ms / 1000)} s; upload aborted`));
+      controller.abort(new RegistryError('REQUEST_TIMEOUT', `No data received for ${Math.round(ms / 1000)} s; upload aborted`));
     }
   }, interval);
   timer.unref();
   return {
-    stream: out,
+    stream: req,
+    signal: controller.signal,
     get timedOut() {
-      return timedOut;
+      return controller.signal.aborted;
     },
     dispose() {
       clearInterval(timer);
-      req.off('data', onData);
-      req.unpipe(out);
-      stopWatchingEnd();
       claimed.delete(req);
-      if (!req.complete && !timedOut && !req.destroyed) req.resume();
+      if (!req.complete && !controller.signal.aborted && !req.destroyed) req.resume();
     },
   };
 }

@@ -62,7 +62,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     // aborted, its temp file removed, the image stays pending (see guardUploadBody).
     const body = guardUploadBody(ctx.req);
     try {
-      (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, body.stream)).size;
+      (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, body.stream, body.signal)).size;
     } catch (err) {
       if (body.timedOut) ctx.set('Connection', 'close');
       throw err;

@@ -28,7 +28,8 @@ export interface BlobWriter {
   /**
    * Makes the written bytes durable and visible as `digest`. The caller must have verified
    * that `digest` is the sha256 of what was written. If the blob already exists (same
-   * content uploaded before), the new copy is dropped and the stored blob is never replaced.
+   * content uploaded before), the new copy is dropped (possibly in the background: init()
+   * waits for it) and the stored blob is never replaced.
    * Rejects with INVALID_INPUT for a malformed digest (the upload stays open), and rejects
    * if the stream has not finished. A commit that fails for any other reason ends the upload.
    */

@@ -11,17 +11,20 @@ import { DurableFileWriter } from './durable-file.js';
 import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
-/** Background fdatasync every this many bytes: the disk writes back while the upload runs. */
+/** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
 const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
   readonly paths: BlobPaths;
+  /** Temp files being removed in the background (dropped duplicates). */
+  private readonly removing = new Set<Promise<void>>();
 
   constructor(root: string) {
     this.paths = new BlobPaths(root);
   }
 
   async init(): Promise<{ removedTemp: number }> {
+    await Promise.all(this.removing);
     await fs.mkdir(this.paths.blobs, { recursive: true });
     await fs.mkdir(this.paths.tmp, { recursive: true });
     let removedTemp = 0;
@@ -46,6 +49,7 @@ export class FsBlobStore implements BlobStore {
         const target = this.paths.blob(digest);
         if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
         state = 'committing';
+        let duplicate = false;
         try {
           await closed;
           await fs.mkdir(path.dirname(target), { recursive: true });
@@ -54,6 +58,7 @@ export class FsBlobStore implements BlobStore {
             await fs.link(tmp, target);
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+            duplicate = true;
           }
           await syncDir(path.dirname(target));
           state = 'committed';
@@ -62,7 +67,10 @@ export class FsBlobStore implements BlobStore {
           state = 'aborted';
           throw err;
         } finally {
-          await fs.rm(tmp, { force: true });
+          // A dropped duplicate is the temp file's last link: removing it frees all its
+          // blocks (~0.75 s for 1 GiB on ext4 with discard), which the upload need not wait for.
+          if (duplicate) this.removeLater(tmp);
+          else await fs.rm(tmp, { force: true });
         }
       },
       abort: async () => {
@@ -74,6 +82,15 @@ export class FsBlobStore implements BlobStore {
         await fs.rm(tmp, { force: true });
       },
     };
+  }
+
+  /** Removes a temp file in the background; init() waits for it (a crash leaves it to init). */
+  private removeLater(file: string): void {
+    const removal: Promise<void> = fs.rm(file, { force: true }).then(
+      () => undefined,
+      () => undefined, // left for the next init() to clean
+    ).finally(() => this.removing.delete(removal));
+    this.removing.add(removal);
   }
 
   async stat(digest: string): Promise<BlobInfo | null> {
