@@ -28,3 +28,41 @@ function collector(): Gc | null {
 export function releaseDeadBuffers(): void {
   collector()?.({ type: 'minor' });
 }
+
+/**
+ * A pool of big reusable buffers (download buffers, upload slabs) that empties itself once
+ * nobody has used it for `idleMs`: the memory a burst took (8 parallel downloads hold
+ * 8 MiB) goes back after the burst instead of staying in RSS for good. Emptying it starts
+ * a full collection, without which the dropped buffers could wait for a long time: an
+ * idle server allocates nothing that would trigger one.
+ */
+export class IdlePool<T> {
+  private readonly items: T[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly limit: number,
+    private readonly idleMs = 2000,
+  ) {}
+
+  take(): T | undefined {
+    return this.items.pop();
+  }
+
+  give(item: T): void {
+    if (this.items.length < this.limit) this.items.push(item);
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
+    this.timer = setTimeout(() => this.release(), this.idleMs);
+    this.timer.unref();
+  }
+
+  private release(): void {
+    this.timer = null;
+    if (this.items.length === 0) return;
+    this.items.length = 0;
+    collector()?.({ type: 'major', execution: 'async' });
+  }
+}

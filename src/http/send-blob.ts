@@ -6,32 +6,20 @@
  * pool, so memory stays flat however many downloads run.
  */
 import type { ServerResponse } from 'node:http';
+import { IdlePool } from '../memory.js';
 import type { BlobReader } from '../store/blobs/blob-store.js';
 
 const CHUNK = 512 * 1024;
 const PER_STREAM = 2;
-const POOL_LIMIT = 16;
-/** A pool nobody has used for this long is emptied, so its memory can go back to the OS. */
-const POOL_IDLE_MS = 2000;
-const pool: Buffer[] = [];
-let idleRelease: NodeJS.Timeout | null = null;
+/** Up to 8 MiB kept for reuse; emptied after 2 s unused. */
+const pool = new IdlePool<Buffer>(16);
 
 function take(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+  return pool.take() ?? Buffer.allocUnsafeSlow(CHUNK);
 }
 
 function give(buffer: Buffer): void {
-  if (pool.length < POOL_LIMIT) pool.push(buffer);
-  // After a burst of parallel downloads the pool holds up to 8 MiB; between bursts that
-  // would sit in RSS for good.
-  if (idleRelease) idleRelease.refresh();
-  else {
-    idleRelease = setTimeout(() => {
-      pool.length = 0;
-      idleRelease = null;
-    }, POOL_IDLE_MS);
-    idleRelease.unref();
-  }
+  pool.give(buffer);
 }
 
 /**

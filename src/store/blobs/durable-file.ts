@@ -23,6 +23,7 @@
  */
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
+import { IdlePool } from '../../memory.js';
 
 export interface DurableFileOptions {
   /** Bytes between background syncs (buffered writes only). */
@@ -37,7 +38,6 @@ const SLABS = 2;
 /** Offsets and lengths of direct writes are multiples of this (any logical block size up to 4 KiB). */
 const ALIGN = 4096;
 const WASM_PAGE = 64 * 1024;
-const POOL_LIMIT = 2;
 
 // Node has WebAssembly; the lib settings here (ES2023, no DOM) do not declare it.
 declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer } };
@@ -48,7 +48,8 @@ interface Arena {
   /** Page-aligned memory: usable for O_DIRECT. */
   aligned: boolean;
 }
-const pool: Arena[] = [];
+/** Two writers' slabs kept for reuse; emptied after 2 s unused. */
+const pool = new IdlePool<Arena>(2);
 
 function newArena(): Arena {
   const bytes = SLAB * SLABS;
@@ -92,7 +93,7 @@ export class DurableFileWriter extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    const arena = pool.pop() ?? newArena();
+    const arena = pool.take() ?? newArena();
     this.arena = arena;
     for (let i = 0; i < SLABS; i++) this.slabs.push({ buf: arena.buf.subarray(i * SLAB, (i + 1) * SLAB), used: 0, writing: null });
     const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fs.constants;
@@ -144,7 +145,7 @@ export class DurableFileWriter extends Writable {
       .then(() => (plain ? plain.then((p) => closeFd(p), () => undefined) : undefined))
       .then(() => {
         this.slabs.splice(0);
-        if (this.arena && pool.length < POOL_LIMIT) pool.push(this.arena);
+        if (this.arena) pool.give(this.arena);
         this.arena = null;
         return fd === null ? undefined : closeFd(fd);
       })
