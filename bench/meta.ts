@@ -155,6 +155,8 @@ const server = spawn(
     cwd: repoDir,
     env: {
       ...process.env,
+      // As `npm start`: one glibc malloc arena.
+      MALLOC_ARENA_MAX: '1',
       REGISTRY_CONFIG: 'config/test.yaml',
       REGISTRY_STORAGE_ROOT: root,
       REGISTRY_PORT: String(port),

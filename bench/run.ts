@@ -31,6 +31,8 @@ const server = spawn(process.execPath, ['--max-semi-space-size=1', '--optimize-f
   cwd: repo,
   env: {
     ...process.env,
+    // As `npm start`: one glibc malloc arena.
+    MALLOC_ARENA_MAX: '1',
     REGISTRY_STORAGE_ROOT: storage,
     REGISTRY_PORT: '0',
     REGISTRY_STANDALONE: 'true',
