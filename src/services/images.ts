@@ -20,7 +20,7 @@ import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import { releaseDeadBuffers } from '../memory.js';
 import type { Gate } from './gate.js';
-import { Lru } from './lru.js';
+import { Lru } from '../domain/lru.js';
 
 export interface ImageJsonView {
   json: Buffer;

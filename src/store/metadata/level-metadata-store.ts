@@ -114,6 +114,18 @@ export class LevelMetadataStore implements MetadataStore {
     await this.db.batch(ops as never);
   }
 
+  /**
+   * Applies `ops`, then drops the cached `lists` of `name` they change; also when the write
+   * failed, since it may have reached the database.
+   */
+  private async batchDropping(name: RepoName, ops: Op[], ...lists: Array<Pick<ListCache<readonly unknown[]>, 'invalidate'>>): Promise<void> {
+    try {
+      await this.batch(ops);
+    } finally {
+      for (const list of lists) list.invalidate(name.full);
+    }
+  }
+
   getImage(id: ImageId): Promise<ImageRecord | null> {
     return this.get<ImageRecord>(keys.image(id));
   }
@@ -168,12 +180,7 @@ export class LevelMetadataStore implements MetadataStore {
       for await (const key of this.db.keys(ranges.repoImages(name))) {
         ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
       }
-      try {
-        await this.batch(ops);
-      } finally {
-        this.tagLists.invalidate(name.full);
-        this.repoImageLists.invalidate(name.full);
-      }
+      await this.batchDropping(name, ops, this.tagLists, this.repoImageLists);
       this.rememberRepo(name, null);
       return true;
     });
@@ -225,12 +232,7 @@ export class LevelMetadataStore implements MetadataStore {
         // Keep an entry that exists (it may carry a checksum from the Index image list).
         if ((await this.db.get(keys.repoImage(name, id))) === undefined) ops.push(...this.linkOps(name, { id }));
       }
-      try {
-        await this.batch(ops);
-      } finally {
-        this.tagLists.invalidate(name.full);
-        this.repoImageLists.invalidate(name.full);
-      }
+      await this.batchDropping(name, ops, this.tagLists, this.repoImageLists);
       this.rememberRepo(name, repo);
     });
   }
@@ -238,11 +240,7 @@ export class LevelMetadataStore implements MetadataStore {
   async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
     const key = keys.tag(name, tag);
     if ((await this.db.get(key)) === undefined) return false;
-    try {
-      await this.db.del(key);
-    } finally {
-      this.tagLists.invalidate(name.full);
-    }
+    await this.batchDropping(name, [{ type: 'del', key }], this.tagLists);
     return true;
   }
 
@@ -265,11 +263,7 @@ export class LevelMetadataStore implements MetadataStore {
         const checksum = given ?? (await this.get<RepoImageEntry>(keys.repoImage(name, id)))?.checksum;
         ops.push(...this.linkOps(name, checksum ? { id, checksum } : { id }));
       }
-      try {
-        await this.batch(ops);
-      } finally {
-        this.repoImageLists.invalidate(name.full);
-      }
+      await this.batchDropping(name, ops, this.repoImageLists);
     });
   }
 
@@ -283,14 +277,11 @@ export class LevelMetadataStore implements MetadataStore {
 
   unlinkRepoImages(name: RepoName, ids: ImageId[]): Promise<void> {
     return this.exclusive(name, async () => {
-      try {
-        await this.batch(ids.flatMap((id): Op[] => [
-          { type: 'del', key: keys.repoImage(name, id) },
-          { type: 'del', key: keys.imageRepo(id, name) },
-        ]));
-      } finally {
-        this.repoImageLists.invalidate(name.full);
-      }
+      const ops = ids.flatMap((id): Op[] => [
+        { type: 'del', key: keys.repoImage(name, id) },
+        { type: 'del', key: keys.imageRepo(id, name) },
+      ]);
+      await this.batchDropping(name, ops, this.repoImageLists);
     });
   }
 

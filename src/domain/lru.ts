@@ -1,6 +1,6 @@
 /**
- * A bounded cache for immutable values (complete images never change): at most
- * `maxEntries` entries and `maxBytes` of their `sizeOf`, least recently used out first.
+ * A bounded cache (complete images, per-repository lists): at most `maxEntries` entries
+ * and `maxBytes` of their `sizeOf`, least recently used out first.
  */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
@@ -11,6 +11,11 @@ export class Lru<K, V> {
     private readonly maxBytes = Infinity,
     private readonly sizeOf: (value: V) => number = () => 0,
   ) {}
+
+  /** The value without marking it recently used. */
+  peek(key: K): V | undefined {
+    return this.map.get(key);
+  }
 
   get(key: K): V | undefined {
     const value = this.map.get(key);
@@ -38,5 +43,10 @@ export class Lru<K, V> {
     if (value === undefined) return;
     this.map.delete(key);
     this.bytes -= this.sizeOf(value);
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
   }
 }
