@@ -49,26 +49,37 @@ function tick(ms: number): number {
 }
 
 /**
- * Idle-time bookkeeping for a watcher ticking every `interval` ms. A tick that comes late
+ * Calls `onIdle` once when the client has sent no byte of `req`'s body for `ms` while the
+ * server was waiting for one; returns a function that stops watching. Bytes read but not
+ * consumed yet, or `serverHolds()` (backpressure, another watcher in charge), mean the
+ * server is the one holding the body up: the client is not idling. A tick that comes late
  * (the event loop was busy) restarts the count: bytes that arrived meanwhile may still wait
  * in the socket to be read after the timers, and a busy server is not an idle client.
  */
-function idleClock(interval: number) {
+function watchIdle(req: IncomingMessage, ms: number, serverHolds: () => boolean, onIdle: () => void): () => void {
+  const socket = req.socket;
+  const interval = tick(ms);
+  let seen = socket.bytesRead;
   let last = Date.now();
   let lastTick = last;
-  return {
-    /** The body moved (or the server is the one holding it up). */
-    active(): void {
-      last = Date.now();
-    },
-    /** Milliseconds the client has been idle, as of this tick. */
-    tick(): number {
-      const now = Date.now();
-      if (now - lastTick > 2 * interval) last = now;
-      lastTick = now;
-      return now - last;
-    },
-  };
+  const timer = setInterval(() => {
+    if (req.complete || req.destroyed || socket.destroyed) {
+      clearInterval(timer);
+      return;
+    }
+    const now = Date.now();
+    if (now - lastTick > 2 * interval || socket.bytesRead !== seen || req.readableLength > 0 || serverHolds()) {
+      seen = socket.bytesRead;
+      last = now;
+    }
+    lastTick = now;
+    if (now - last >= ms) {
+      clearInterval(timer);
+      onIdle();
+    }
+  }, interval);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /**
@@ -81,25 +92,7 @@ function idleClock(interval: number) {
 export function watchRequestBody(req: IncomingMessage, ms: number): void {
   if (!hasBody(req)) return;
   idleTimeouts.set(req, ms);
-  const socket = req.socket;
-  let seen = socket.bytesRead;
-  const interval = tick(ms);
-  const clock = idleClock(interval);
-  const timer = setInterval(() => {
-    if (req.complete || socket.destroyed) {
-      clearInterval(timer);
-      return;
-    }
-    if (socket.bytesRead !== seen || claimed.has(req) || req.readableLength > 0) {
-      seen = socket.bytesRead;
-      clock.active();
-    }
-    if (clock.tick() >= ms) {
-      clearInterval(timer);
-      socket.destroy();
-    }
-  }, interval);
-  timer.unref();
+  watchIdle(req, ms, () => claimed.has(req), () => req.socket.destroy());
 }
 
 export interface GuardedBody {
@@ -133,27 +126,10 @@ export function guardUploadBody(req: IncomingMessage): GuardedBody {
   if (ms === undefined) return { stream: req, signal: undefined, timedOut: false, dispose() {} };
   claimed.add(req);
   const controller = new AbortController();
-  const socket = req.socket;
-  let seen = socket.bytesRead;
-  const interval = tick(ms);
-  const clock = idleClock(interval);
-  const timer = setInterval(() => {
-    if (req.complete || req.destroyed || socket.destroyed) {
-      clearInterval(timer);
-      return;
-    }
-    // Bytes arrived, or the server is the one holding the body up (backpressure, or bytes
-    // read but not consumed yet): the client is not idling.
-    if (socket.bytesRead !== seen || req.isPaused() || req.readableLength > 0) {
-      seen = socket.bytesRead;
-      clock.active();
-    }
-    if (clock.tick() >= ms) {
-      clearInterval(timer);
-      controller.abort(new RegistryError('REQUEST_TIMEOUT', `No data received for ${Math.round(ms / 1000)} s; upload aborted`));
-    }
-  }, interval);
-  timer.unref();
+  // Paused: the server is not reading fast enough (backpressure), not the client idling.
+  const stop = watchIdle(req, ms, () => req.isPaused(), () =>
+    controller.abort(new RegistryError('REQUEST_TIMEOUT', `No data received for ${Math.round(ms / 1000)} s; upload aborted`)),
+  );
   return {
     stream: req,
     signal: controller.signal,
@@ -161,7 +137,7 @@ export function guardUploadBody(req: IncomingMessage): GuardedBody {
       return controller.signal.aborted;
     },
     dispose() {
-      clearInterval(timer);
+      stop();
       claimed.delete(req);
       if (!req.complete && !controller.signal.aborted && !req.destroyed) req.resume();
     },

@@ -18,10 +18,6 @@ function take(): Buffer {
   return pool.take() ?? Buffer.allocUnsafeSlow(CHUNK);
 }
 
-function give(buffer: Buffer): void {
-  pool.give(buffer);
-}
-
 /**
  * Writes bytes [start, start + length) of `reader` to `res`, then ends it. `sent.bytesOut`
  * counts what was handed to the response so far (also when it fails half-way).
@@ -57,6 +53,6 @@ export async function sendBlob(reader: BlobReader, start: number, length: number
     settled = true;
     await new Promise<void>((resolve) => res.end(resolve));
   } finally {
-    if (settled) buffers.forEach(give);
+    if (settled) buffers.forEach((buffer) => pool.give(buffer));
   }
 }
