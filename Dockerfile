@@ -1,8 +1,10 @@
-# Multi-stage build: compile TypeScript, then a slim runtime with production deps only.
-FROM node:20-bookworm-slim AS build
+# Multi-stage build: compile TypeScript and the sendfile addon (the full node image has
+# python3, make and g++ for node-gyp), then a slim runtime with production deps only.
+FROM node:20-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY native ./native
+RUN npm ci --no-audit --no-fund && test -f native/build/Release/sendfile.node
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -11,8 +13,9 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production REGISTRY_CONFIG=config/docker.yaml
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build/Release/sendfile.node ./native/build/Release/sendfile.node
 COPY config ./config
 RUN mkdir -p /app/storage && chown -R node:node /app/storage
 USER node

@@ -42,7 +42,12 @@ export function createApp(deps: AppDeps): Koa {
   const imageRouter = new Router();
   const repoRoutes = new RepoRoutes();
   const common = { access: services.access, pulls: services.hub, maxJsonBytes: config.max_json_bytes };
-  addRegistryRoutes(router, imageRouter, repoRoutes, { ...common, images: services.images, repos: services.repos });
+  addRegistryRoutes(router, imageRouter, repoRoutes, {
+    ...common,
+    images: services.images,
+    repos: services.repos,
+    send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+  });
   addIndexRoutes(router, repoRoutes, {
     ...common,
     repos: services.repos,

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isMain } from './is-main.js';
+import { sendfileAvailable } from './http/sendfile.js';
 import { createLogger, flushLogger } from './logger.js';
 import { startServer } from './server.js';
 
@@ -9,7 +10,11 @@ import { startServer } from './server.js';
 export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.log_level);
   const running = await startServer(config, logger);
-  logger.info({ url: running.url, storage: config.storage_root, standalone: config.standalone }, 'registry listening');
+  const layerSend = config.layer_sendfile && sendfileAvailable ? 'sendfile' : 'stream';
+  if (config.layer_sendfile && !sendfileAvailable) {
+    logger.warn('the sendfile addon is not built (native/, see README): layers are streamed through Node buffers');
+  }
+  logger.info({ url: running.url, storage: config.storage_root, standalone: config.standalone, layerSend }, 'registry listening');
   flushLogger(logger);
 
   const shutdown = (signal: string) => {

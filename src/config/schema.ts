@@ -49,6 +49,16 @@ const KEYS = {
     60,
     'A request body (a layer upload, a JSON body) that sends no byte for this long is aborted: a layer upload gets 408, its temp file is removed and the image stays pending.',
   ),
+  download_stall_timeout_seconds: key(
+    int(1),
+    60,
+    'A layer download whose client takes no byte for this long is cut off (its connection is closed).',
+  ),
+  layer_sendfile: key(
+    v.boolean(),
+    true,
+    'Send layers with sendfile(2), from the page cache straight to the socket (Linux, with the native addon that npm install builds; without it layers are streamed through Node buffers whatever this says). false: always stream.',
+  ),
   login_max_failures: key(
     int(1),
     10,

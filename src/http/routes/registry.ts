@@ -14,7 +14,7 @@ import { actorOf, principalOf } from '../authenticate.js';
 import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
-import { sendBlob } from '../send-blob.js';
+import { sendBlob, type SendOptions } from '../send-blob.js';
 import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -26,6 +26,8 @@ export interface RegistryRouteDeps {
   /** Counts pulls for the Hub double (pull_count, tag_last_pulled). */
   pulls: PullRecorder;
   maxJsonBytes: number;
+  /** How layers are sent (sendfile or streamed) and when a stalled download is cut off. */
+  send: SendOptions;
 }
 
 /**
@@ -142,7 +144,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     ctx.res.statusCode = ctx.status;
     const start = range.kind === 'partial' ? range.range.start : 0;
     try {
-      await sendBlob(reader, start, ctx.length, ctx.res, ctx.state as RegistryState);
+      await sendBlob(reader, start, ctx.length, ctx.res, ctx.state as RegistryState, deps.send);
     } catch (err) {
       // Headers may be out already: the only honest answer left is to cut the connection.
       ctx.res.destroy();

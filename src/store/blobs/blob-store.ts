@@ -40,6 +40,8 @@ export interface BlobWriter {
 /** An open blob for positional reads (the fast path for serving layers). */
 export interface BlobReader {
   readonly size: number;
+  /** The open file's descriptor, when the blob is a local file (for zero-copy sends); valid until close(). */
+  readonly fd?: number;
   /** Reads up to `length` bytes at `position` into the start of `buffer`; 0 at the end. */
   read(buffer: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;

@@ -139,6 +139,7 @@ export class FsBlobStore implements BlobStore {
       const { size } = await handle.stat();
       return {
         size,
+        fd: handle.fd,
         read: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
         close: () => handle.close(),
       };
