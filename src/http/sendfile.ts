@@ -52,26 +52,34 @@ const NOTHING = Buffer.alloc(0);
 
 /**
  * Writes the response head, then `length` bytes of `fileFd` from `start` with sendfile.
- * Returns false, having sent only the head, when sendfile cannot be used on this response
- * (the caller then sends the body itself). `sent.bytesOut` counts the body bytes sent, also
+ * Returns false when sendfile cannot be used on this response (no addon: nothing sent; no
+ * socket descriptor, or no thread to spare: the head may be out), and the caller sends the
+ * body itself. `sent.bytesOut` counts the body bytes sent, also
  * when the send fails half-way. A client that reads nothing for `stallMs` is cut off.
  */
 export async function sendFileBody(res: ServerResponse, fileFd: number, start: number, length: number, stallMs: number, sent: { bytesOut?: number }): Promise<boolean> {
   // The head goes out through Node, and only once it has left may the thread write: the
   // socket's own queue is empty from then on, because nothing else writes to it until
   // this response ends.
+  if (addon === null) return false;
   await new Promise<void>((resolve, reject) => res.write(NOTHING, (err) => (err ? reject(err) : resolve())));
   const sock = res.destroyed ? -1 : socketFd(res);
-  if (addon === null || sock < 0) return false;
+  if (sock < 0) return false;
   const { start: startSend, cancel: cancelSend } = addon;
-  const result = await new Promise<{ errno: number; count: number }>((resolve) => {
-    const job = startSend(sock, fileFd, start, length, stallMs, (errno, count) => {
+  let finished!: (outcome: { errno: number; count: number }) => void;
+  const outcome = new Promise<{ errno: number; count: number }>((resolve) => (finished = resolve));
+  let job: object;
+  try {
+    job = startSend(sock, fileFd, start, length, stallMs, (errno, count) => {
       res.off('close', cancel);
-      resolve({ errno, count });
+      finished({ errno, count });
     });
-    const cancel = (): void => cancelSend(job);
-    res.on('close', cancel);
-  });
+  } catch {
+    return false; // no thread or descriptor to spare right now: the caller streams instead
+  }
+  const cancel = (): void => cancelSend(job);
+  res.on('close', cancel);
+  const result = await outcome;
   sent.bytesOut = result.count;
   if (result.errno !== 0) throw new SendfileError(errnoNames.get(result.errno) ?? `errno ${result.errno}`);
   return true;
