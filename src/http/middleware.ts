@@ -98,6 +98,11 @@ export function requestLog(root: Logger, metrics: RequestMetrics) {
   // 12 hex digits: 6 random, 6 of a counter (wraps after 16.7 million requests).
   const prefix = randomBytes(3).toString('hex');
   let sequence = 0;
+  // The request line holds only scalars named here (no header, no body, nothing called
+  // token or password), so it is written without the redaction pass: with the wildcard
+  // paths ('*.token', '*.password') pino ran a redactor over every key of every line
+  // (small GET under wrk: ~7,300 -> ~8,100 req/s without it). Every other line keeps it.
+  const lines = root.child({}, { redact: [] });
   return async (ctx: Context, next: Next) => {
     const started = process.hrtime.bigint();
     sequence = (sequence + 1) % 0x1000000;
@@ -110,7 +115,7 @@ export function requestLog(root: Logger, metrics: RequestMetrics) {
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       metrics.end(ctx, upload, ms / 1000);
-      root.info(
+      lines.info(
         {
           reqId: requestId,
           method: ctx.method,
