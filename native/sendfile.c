@@ -89,8 +89,10 @@ static void *run(void *arg) {
   }
   close(job->sock);
   close(job->file);
-  napi_call_threadsafe_function(job->done, job, napi_tsfn_blocking);
-  napi_release_threadsafe_function(job->done, napi_tsfn_release);
+  napi_threadsafe_function done = job->done;
+  /* Refused only while the environment shuts down: call_js will not run, so let go here. */
+  if (napi_call_threadsafe_function(done, job, napi_tsfn_blocking) != napi_ok) job_release(job);
+  napi_release_threadsafe_function(done, napi_tsfn_release);
   return NULL;
 }
 
