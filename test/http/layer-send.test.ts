@@ -169,6 +169,29 @@ for (const sendfile of [true, false]) {
       assert.ok(Buffer.from(await again.arrayBuffer()).equals(layer));
     });
 
+    it('a graceful stop is not held up by a download whose client stopped reading', async () => {
+      // Its own server: stopping it must not end the other tests' server.
+      const own = await startTestServer({ overrides: { layer_sendfile: sendfile, download_stall_timeout_seconds: 600 } });
+      try {
+        const id = newImageId();
+        await pushImage(own.url, { id, layer: randomBytes(STALL_SIZE) });
+        const { hostname, port, host } = new URL(own.url);
+        const socket = net.connect(Number(port), hostname, () => socket.write(`GET /v1/images/${id}/layer HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+        socket.on('error', () => undefined);
+        await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+        socket.pause(); // headers and some bytes in: the send is under way, and now stuck
+        const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        const started = Date.now();
+        await own.stop(); // 1 s of grace, then open connections are closed
+        const took = Date.now() - started;
+        socket.resume();
+        await closed;
+        assert.ok(took < 5000, `stop took ${took} ms`);
+      } finally {
+        await own.destroy();
+      }
+    });
+
     it('a client that goes away mid-download leaves no descriptor behind', { skip: process.platform !== 'linux' }, async () => {
       await (await fetch(`${srv.url}/v1/_ping`)).arrayBuffer();
       const before = openFds();
