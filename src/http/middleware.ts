@@ -54,7 +54,7 @@ export function errorHandler() {
       ctx.remove('Content-Length');
       ctx.remove('Content-Range');
       ctx.remove('ETag');
-      ctx.set(headers);
+      for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
       sendJson(ctx, status, { error: message });
     }
   };

@@ -30,14 +30,14 @@ export function addAdminRoutes(router: Router, deps: AdminRouteDeps): void {
   router.post('/_admin/gc', async (ctx) => {
     deps.access.authorizeAdmin(principalOf(ctx));
     const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs: deps.gcGraceMs });
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, report);
   });
 
   router.post('/_admin/fsck', async (ctx) => {
     deps.access.authorizeAdmin(principalOf(ctx));
     const report = await deps.fsck.run(flag(ctx, 'repair'));
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, report);
   });
 

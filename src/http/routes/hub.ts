@@ -52,7 +52,7 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
     return parseRepoName(params.ns, params.repo);
   };
   const ok = (ctx: Context, status: number, body: unknown) => {
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, status, body);
   };
 
@@ -89,7 +89,7 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
   });
   router.delete('/v2/repositories/:ns/:repo', async (ctx) => {
     await hub.deleteRepository(principalOf(ctx), repoOf(ctx));
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     ctx.status = 202;
   });
   router.post('/v2/repositories/:ns/:repo/privacy', json, async (ctx) => {
@@ -105,7 +105,7 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
   });
   router.delete('/v2/repositories/:ns/:repo/tags/:tag', async (ctx) => {
     await hub.deleteTag(principalOf(ctx), repoOf(ctx), (ctx.params as { tag: string }).tag);
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     ctx.status = 204;
   });
 
@@ -118,7 +118,7 @@ export function hubRoutes(deps: HubRouteDeps): Middleware {
         for (const method of layer.methods) allowed.add(method);
       }
       if (allowed.size > 0) {
-        ctx.set('Allow', [...allowed].join(', '));
+        ctx.res.setHeader('Allow', [...allowed].join(', '));
         throw new HubHttpError(405, `Method "${ctx.method}" not allowed.`);
       }
       throw new RegistryError('NOT_FOUND', 'Not found.');
@@ -167,7 +167,6 @@ function hubErrors(): Middleware {
       if (err instanceof RegistryError) {
         status = STATUS_BY_CODE[err.code];
         detail = err.message;
-        if (typeof err.details.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
       } else if (err instanceof HubHttpError) {
         status = err.status;
         detail = err.message;
@@ -183,8 +182,9 @@ function hubErrors(): Middleware {
         }
       }
       if (ctx.headerSent || !ctx.writable) throw err;
-      if (status === 401) ctx.set('WWW-Authenticate', 'JWT realm="api"');
-      ctx.set('Cache-Control', NO_CACHE);
+      if (err instanceof RegistryError && typeof err.details.retryAfter === 'number') ctx.res.setHeader('Retry-After', String(err.details.retryAfter));
+      if (status === 401) ctx.res.setHeader('WWW-Authenticate', 'JWT realm="api"');
+      ctx.res.setHeader('Cache-Control', NO_CACHE);
       sendJson(ctx, status, { detail, message: detail });
     }
   };

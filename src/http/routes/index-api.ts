@@ -44,11 +44,11 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
   };
   /** Endpoints, plus a token when the client asked for one. */
   const session = (ctx: Context, name: RepoName, tokenAccess: TokenAccess) => {
-    ctx.set('X-Docker-Endpoints', endpoints(ctx));
+    ctx.res.setHeader('X-Docker-Endpoints', endpoints(ctx));
     if (ctx.get('X-Docker-Token').toLowerCase() !== 'true') return;
     const token = tokens.issue(userOf(principalOf(ctx))?.name ?? null, name, tokenAccess);
-    ctx.set('X-Docker-Token', token);
-    ctx.set('WWW-Authenticate', `Token ${token}`);
+    ctx.res.setHeader('X-Docker-Token', token);
+    ctx.res.setHeader('WWW-Authenticate', `Token ${token}`);
   };
 
   // Push start: creates the repository and records the images the client will push.
@@ -71,7 +71,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
     await access.authorizeRepo(principalOf(ctx), name, 'read');
     const list = await repos.listImages(name);
     session(ctx, name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendSharedJson(ctx, 200, list);
     await recordPull(ctx, deps.pulls, { repo: name });
   });
@@ -110,7 +110,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
   const userParam = (ctx: Context) => parseUsername((ctx.params as { user: string }).user);
   routes.add('get', '/collaborators', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'admin');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.collaborators(name));
   });
   routes.add('put', '/collaborators/:user', [json], async (ctx, name) => {
@@ -129,7 +129,7 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
   router.get('/v1/search', async (ctx) => {
     const query = ctx.query as Record<string, string | string[] | undefined>;
     const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await search.search(principalOf(ctx), first(query.q) ?? '', first(query.n), first(query.page)));
   });
 }

@@ -19,7 +19,7 @@ export interface OpsRouteDeps {
 export function addOpsRoutes(router: Router, deps: OpsRouteDeps): void {
   router.get('/_status', async (ctx) => {
     const report = await deps.health.check();
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, report.status === 'ok' ? 200 : 503, report);
   });
 
@@ -36,11 +36,11 @@ export function addOpsRoutes(router: Router, deps: OpsRouteDeps): void {
       const given = Buffer.from(ctx.get('Authorization'));
       const expected = Buffer.from(`Bearer ${deps.metricsToken}`);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        ctx.res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         throw new RegistryError('UNAUTHORIZED', 'Metrics need Authorization: Bearer <metrics_token>');
       }
     }
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });

@@ -39,8 +39,8 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   const json = jsonBody(deps.maxJsonBytes);
 
   const ping = async (ctx: Context) => {
-    ctx.set('X-Docker-Registry-Standalone', access.isStandalone ? 'true' : 'false');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('X-Docker-Registry-Standalone', access.isStandalone ? 'true' : 'false');
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, true);
   };
   router.get('/v1/_ping', ping);
@@ -66,7 +66,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     try {
       (ctx.state as RegistryState).bytesIn = (await images.putLayer(id, body.stream, body.signal)).size;
     } catch (err) {
-      if (body.timedOut) ctx.set('Connection', 'close');
+      if (body.timedOut) ctx.res.setHeader('Connection', 'close');
       throw err;
     } finally {
       body.dispose();
@@ -87,14 +87,14 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const view = await images.getJson(id);
-    if (view.layerSize !== null) ctx.set('X-Docker-Size', String(view.layerSize));
+    if (view.layerSize !== null) ctx.res.setHeader('X-Docker-Size', String(view.layerSize));
     if (view.payloadChecksum) {
-      ctx.set('X-Docker-Checksum-Payload', view.payloadChecksum);
-      ctx.set('X-Docker-Payload-Checksum', view.payloadChecksum);
+      ctx.res.setHeader('X-Docker-Checksum-Payload', view.payloadChecksum);
+      ctx.res.setHeader('X-Docker-Payload-Checksum', view.payloadChecksum);
     }
-    ctx.set('Cache-Control', IMMUTABLE);
+    ctx.res.setHeader('Cache-Control', IMMUTABLE);
     ctx.status = 200;
-    ctx.set('Content-Type', JSON_TYPE);
+    ctx.res.setHeader('Content-Type', JSON_TYPE);
     ctx.body = view.json;
   });
 
@@ -102,7 +102,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const ancestry = await images.getAncestry(id);
-    ctx.set('Cache-Control', IMMUTABLE);
+    ctx.res.setHeader('Cache-Control', IMMUTABLE);
     sendSharedJson(ctx, 200, ancestry);
   });
 
@@ -111,9 +111,9 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
     const etag = `"${layer.digest}"`;
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('ETag', etag);
-    ctx.set('Cache-Control', IMMUTABLE);
+    ctx.res.setHeader('Accept-Ranges', 'bytes');
+    ctx.res.setHeader('ETag', etag);
+    ctx.res.setHeader('Cache-Control', IMMUTABLE);
     ctx.type = 'application/octet-stream';
     if (noneMatch(ctx.get('If-None-Match'), etag)) {
       ctx.status = 304;
@@ -128,7 +128,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     if (range.kind === 'partial') {
       const { start, end } = range.range;
       ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${layer.size}`);
+      ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${layer.size}`);
       ctx.length = end - start + 1;
     } else {
       ctx.status = 200;
@@ -159,14 +159,14 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
 
   routes.add('get', '/tags', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendSharedJson(ctx, 200, await repos.listTags(name));
     await recordPull(ctx, deps.pulls, { repo: name, allTags: true });
   });
   routes.add('get', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.getTag(name, tag));
     await recordPull(ctx, deps.pulls, { repo: name, tag });
   });
@@ -192,17 +192,17 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   routes.add('get', '/tags/:tag/json', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.tagInfo(name, tag));
   });
   routes.add('get', '/json', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, await repos.repoInfo(name));
   });
   routes.add('get', '/properties', [], async (ctx, name) => {
     await access.authorizeRepo(principalOf(ctx), name, 'read');
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, { access: await repos.getAccess(name) });
   });
   routes.add('put', '/properties', [json], async (ctx, name) => {

@@ -41,7 +41,7 @@ export function addUserRoutes(router: Router, deps: UserRouteDeps): void {
     if (principal.kind !== 'user') {
       throw new RegistryError('UNAUTHORIZED', 'Log in with Basic authentication (user name and password)');
     }
-    ctx.set('Cache-Control', NO_CACHE);
+    ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, 'OK');
   };
   router.get('/v1/users', login);
