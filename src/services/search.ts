@@ -4,6 +4,7 @@
  * repositories appear only for callers who may read them.
  */
 import { invalidInput } from '../domain/errors.js';
+import { Lru } from '../domain/lru.js';
 import { parseRepoName, type RepoName } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -53,16 +54,16 @@ export class SearchService {
    * one (it is replaced on every repository write): entries in name order, and the entries
    * matching recent term lists. Who may read them is decided per request.
    */
-  private index: { repos: readonly RepoRecord[]; entries: Entry[]; matches: Map<string, Entry[]> } | null = null;
+  private index: { repos: readonly RepoRecord[]; entries: Entry[]; matches: Lru<string, Entry[]> } | null = null;
 
-  private async indexNow(): Promise<{ entries: Entry[]; matches: Map<string, Entry[]> }> {
+  private async indexNow(): Promise<{ entries: Entry[]; matches: Lru<string, Entry[]> }> {
     const repos = await this.meta.allRepos();
     if (this.index?.repos === repos) return this.index;
     // Records are replaced, never changed, on every write: reuse the unchanged ones' entries.
     const previous = new Map<RepoRecord, Entry>();
     for (const entry of this.index?.entries ?? []) previous.set(entry.record, entry);
     const entries = repos.map((record) => previous.get(record) ?? entryOf(record));
-    this.index = { repos, entries, matches: new Map() };
+    this.index = { repos, entries, matches: new Lru(CACHED_QUERIES) };
     return this.index;
   }
 
@@ -75,7 +76,6 @@ export class SearchService {
     let candidates = index.matches.get(key);
     if (!candidates) {
       candidates = terms.length === 0 ? index.entries : index.entries.filter((e) => terms.every((t) => e.text.includes(t)));
-      if (index.matches.size >= CACHED_QUERIES) index.matches.delete(index.matches.keys().next().value as string);
       index.matches.set(key, candidates);
     }
     const start = (pageNo - 1) * pageSize;

@@ -73,13 +73,7 @@ export class LevelMetadataStore implements MetadataStore {
     else if (!this.repos.delete(name.full)) return;
     // The sorted list is copied and patched, not re-sorted: one write costs one copy.
     const list = this.sortedRepos;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (repoKey(list[mid]) < name.full) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = lowerBound(list, name.full, repoKey);
     const found = lo < list.length && repoKey(list[lo]) === name.full;
     const next = list.slice();
     if (record) next.splice(lo, found ? 1 : 0, record);
@@ -197,14 +191,8 @@ export class LevelMetadataStore implements MetadataStore {
   async getTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
     const cached = this.tagLists.peek(name.full);
     if (cached) {
-      // Sorted by tag name (key order): a binary search.
-      let lo = 0;
-      let hi = cached.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (cached[mid][0] < tag) lo = mid + 1;
-        else hi = mid;
-      }
+      // Sorted by tag name (key order).
+      const lo = lowerBound(cached, tag, ([name]) => name);
       return lo < cached.length && cached[lo][0] === tag ? cached[lo][1] : null;
     }
     return this.get<TagRecord>(keys.tag(name, tag));
@@ -394,4 +382,16 @@ export class LevelMetadataStore implements MetadataStore {
 
 function repoKey(repo: RepoRecord): string {
   return `${repo.namespace}/${repo.repository}`;
+}
+
+/** The first index of `sorted` (ascending by `keyOf`) whose key is not below `key`. */
+function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T) => string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyOf(sorted[mid]) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
