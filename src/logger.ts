@@ -50,7 +50,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   // of buffered bytes; without it, every tick flushes).
   setInterval(() => {
     const buffered = (stdout as unknown as { _len?: number })._len;
-    if (buffered !== undefined && buffered === 0) return;
+    if (buffered === 0) return;
     try {
       stdout.flush();
     } catch {

@@ -12,8 +12,8 @@ const LAYER_PATH = /^\/v1\/images\/[^/]+\/layer$/;
 export interface RequestMetrics {
   /** A request starts; returns what `end` needs back. */
   begin(ctx: Context): boolean;
-  /** The request is over (answered or aborted) after `seconds`. */
-  end(ctx: Context, upload: boolean, seconds: number): void;
+  /** The request is over (answered or aborted) after `seconds`, having received `bytesIn` body bytes. */
+  end(ctx: Context, upload: boolean, seconds: number, bytesIn: number): void;
 }
 
 export function requestMetrics(metrics: Metrics): RequestMetrics {
@@ -39,15 +39,14 @@ export function requestMetrics(metrics: Metrics): RequestMetrics {
       if (upload) metrics.uploadsInFlight.inc();
       return upload;
     },
-    end(ctx, upload, seconds) {
+    end(ctx, upload, seconds, bytesIn) {
       if (upload) metrics.uploadsInFlight.dec();
       const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       const method = ctx.method;
       const status = ctx.status;
       countRequest(route, method, String(status));
       observeDuration(route, method, seconds);
-      const inBytes = Number((ctx.state as { bytesIn?: number }).bytesIn ?? ctx.req.headers['content-length'] ?? 0);
-      if (inBytes > 0) metrics.bytesIn.inc({ route, method }, inBytes);
+      if (bytesIn > 0) metrics.bytesIn.inc({ route, method }, bytesIn);
       const outBytes = ctx.method === 'HEAD' ? 0 : Number(ctx.res.getHeader('Content-Length') ?? 0);
       if (outBytes > 0 && ctx.res.writableFinished) metrics.bytesOut.inc({ route, method }, outBytes);
       if (route === '/v1/images/:id/checksum' && method === 'PUT' && status === 200) metrics.pushes.inc();

@@ -114,14 +114,15 @@ export function requestLog(root: Logger, metrics: RequestMetrics) {
     res.setHeader('X-Request-Id', requestId);
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      metrics.end(ctx, upload, ms / 1000);
+      const bytesIn = state.bytesIn ?? (Number(ctx.req.headers['content-length']) || 0);
+      metrics.end(ctx, upload, ms / 1000, bytesIn);
       lines.info(
         {
           reqId: requestId,
           method: ctx.method,
           path: ctx.path,
           status: ctx.status,
-          bytesIn: state.bytesIn ?? (Number(ctx.req.headers['content-length']) || 0),
+          bytesIn,
           bytesOut: bodyBytesSent(ctx, state),
           ms: Math.round(ms * 100) / 100,
           aborted: !res.writableFinished || undefined,

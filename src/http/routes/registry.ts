@@ -114,7 +114,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     ctx.res.setHeader('Accept-Ranges', 'bytes');
     ctx.res.setHeader('ETag', etag);
     ctx.res.setHeader('Cache-Control', IMMUTABLE);
-    ctx.type = 'application/octet-stream';
+    ctx.res.setHeader('Content-Type', 'application/octet-stream');
     if (noneMatch(ctx.get('If-None-Match'), etag)) {
       ctx.status = 304;
       return;

@@ -94,12 +94,15 @@ export class DurableFileWriter extends Writable {
   private unsynced = 0;
   private syncing: Promise<void> | null = null;
   private failure: Error | null = null;
+  /** Bytes written buffered before O_DIRECT starts. */
+  private readonly bufferedHead: number;
 
   constructor(
     private readonly file: string,
     private readonly options: DurableFileOptions,
   ) {
     super({ highWaterMark: SLAB });
+    this.bufferedHead = options.bufferedHead ?? BUFFERED_HEAD;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -209,7 +212,7 @@ export class DurableFileWriter extends Writable {
 
   /** Writes `length` bytes of `buf` at `position`: directly what is aligned, the rest buffered. */
   private async writeAt(buf: Buffer, length: number, position: number): Promise<void> {
-    if (this.direct && position >= (this.options.bufferedHead ?? BUFFERED_HEAD)) {
+    if (this.direct && position >= this.bufferedHead) {
       const head = length - (length % ALIGN);
       if (head > 0) {
         try {
@@ -239,7 +242,7 @@ export class DurableFileWriter extends Writable {
   }
 
   private maybeSync(): void {
-    if ((this.direct && this.position > (this.options.bufferedHead ?? BUFFERED_HEAD)) || this.syncing || this.unsynced < this.options.syncEvery || this.fd === null) return;
+    if ((this.direct && this.position > this.bufferedHead) || this.syncing || this.unsynced < this.options.syncEvery || this.fd === null) return;
     this.unsynced = 0;
     const fd = this.fd;
     this.syncing = new Promise<void>((resolve) => {
