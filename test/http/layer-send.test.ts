@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { sendfileAvailable } from '../../src/http/sendfile.js';
+import { eventually } from '../helpers/eventually.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { pushImage } from '../helpers/v1.js';
 
@@ -67,14 +68,6 @@ function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return check();
-}
 
 for (const sendfile of [true, false]) {
   describe(`layer downloads, layer_sendfile: ${sendfile}`, { skip: sendfile && !sendfileAvailable && 'the addon is not built' }, () => {
@@ -108,11 +101,14 @@ for (const sendfile of [true, false]) {
         assert.equal(res.headers.get('content-range'), `bytes ${start}-${end}/${SIZE}`);
         assert.ok(Buffer.from(await res.arrayBuffer()).equals(layer.subarray(start, end + 1)), `bytes ${start}-${end}`);
       }
-      const logged = await eventually(
-        () => srv.logs.some((line) => line.includes(`"path":"${path}"`) && line.includes(`"status":200`) && line.includes(`"bytesOut":${SIZE}`)),
+      await eventually(
+        () =>
+          assert.ok(
+            srv.logs.some((line) => line.includes(`"path":"${path}"`) && line.includes(`"status":200`) && line.includes(`"bytesOut":${SIZE}`)),
+            'no log line with the full download and its bytesOut',
+          ),
         1000,
       );
-      assert.ok(logged, 'no log line with the full download and its bytesOut');
     });
 
     it('serves keep-alive and pipelined requests on one connection in order', async () => {
@@ -199,7 +195,7 @@ for (const sendfile of [true, false]) {
         const got = await rawExchange(stallUrl, `GET ${new URL(stallUrl).pathname} HTTP/1.1\r\nHost: x\r\n\r\n`, (data) => data.length > 256 * 1024);
         assert.ok(got.length < STALL_SIZE);
       }
-      assert.ok(await eventually(() => openFds() <= before, 3000), `descriptors: ${before} before, ${openFds()} after`);
+      await eventually(() => assert.ok(openFds() <= before, `descriptors: ${before} before, ${openFds()} after`), 3000);
       const again = await fetch(url);
       assert.ok(Buffer.from(await again.arrayBuffer()).equals(layer));
     });

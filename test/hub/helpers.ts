@@ -12,6 +12,8 @@ import { parseRepoPath, parseTag, type ImageId, type RepoName } from '../../src/
 import type { ClientInfo } from '../../src/domain/records.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 
+export { eventually } from '../helpers/eventually.js';
+
 export const ADMIN = { username: 'hubadmin', password: 'admin-secret-1' };
 export const ALICE = { username: 'alice', password: 'alice-secret-1' };
 export const BOB = { username: 'bobby', password: 'bobby-secret-1' };
@@ -182,16 +184,3 @@ export async function walk(srv: TestServer, first: string, auth?: string, maxPag
   return pages;
 }
 
-/** Retries `check` until it passes or `ms` elapse (for effects of events, which run after the answer). */
-export async function eventually(check: () => Promise<void>, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
