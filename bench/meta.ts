@@ -16,12 +16,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import type { ImageId, RepoName, Tag } from '../src/domain/names.js';
 import type { ImageRecord, RepoRecord, TagRecord } from '../src/domain/records.js';
 import { FsBlobStore } from '../src/store/blobs/fs-blob-store.js';
 import { LevelMetadataStore } from '../src/store/metadata/level-metadata-store.js';
+import { spawnBuiltServer } from './built-server.js';
 
 const small = process.argv.includes('--small');
 const scale = small ? 10 : 1;
@@ -32,7 +32,6 @@ const CHAIN = 128;
 const BIG_REPO_IMAGES = 1_000;
 const SAMPLES = Number(process.env.BENCH_META_SAMPLES ?? 1000);
 const WARMUP = 50;
-const repoDir = path.resolve(import.meta.dirname, '..');
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-bench-meta-'));
 const hex = () => randomBytes(32).toString('hex') as ImageId;
@@ -141,30 +140,17 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const prof = process.env.BENCH_META_PROF;
 const t0 = process.hrtime.bigint();
-// The same V8 flags as `npm start`; the server is alone in its process, so the timing
-// client's own allocations and GC pauses stay out of the server's latencies.
-const server = spawn(
-  process.execPath,
-  [
-    '--max-semi-space-size=1',
-    '--optimize-for-size',
-    ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
-    path.join(repoDir, 'dist', 'src', 'main.js'),
-  ],
+// The server is alone in its process, so the timing client's own allocations and GC
+// pauses stay out of the server's latencies.
+const server = spawnBuiltServer(
   {
-    cwd: repoDir,
-    env: {
-      ...process.env,
-      // As `npm start`: one glibc malloc arena.
-      MALLOC_ARENA_MAX: '1',
-      REGISTRY_CONFIG: 'config/test.yaml',
-      REGISTRY_STORAGE_ROOT: root,
-      REGISTRY_PORT: String(port),
-      REGISTRY_STANDALONE: 'true',
-      REGISTRY_LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    REGISTRY_CONFIG: 'config/test.yaml',
+    REGISTRY_STORAGE_ROOT: root,
+    REGISTRY_PORT: String(port),
+    REGISTRY_STANDALONE: 'true',
+    REGISTRY_LOG_LEVEL: 'silent',
   },
+  { nodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [], stdio: ['ignore', 'inherit', 'inherit'] },
 );
 const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
 let startupMs = 0;

@@ -9,12 +9,12 @@
  *
  * Extra arguments go to run.sh as they are.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO as repo, spawnBuiltServer } from './built-server.js';
 
-const repo = path.resolve(import.meta.dirname, '..');
 const harness = path.resolve(repo, '..', 'shared', 'bench', 'run.sh');
 if (!fs.existsSync(harness)) {
   console.error(`bench: ${harness} not found (the shared/ folder must sit beside the repository)`);
@@ -25,21 +25,15 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = path.join(repo, 'bench-results', stamp);
 fs.mkdirSync(outDir, { recursive: true });
 
-// The same V8 flags as `npm start`: a 1 MiB young generation and V8's memory-saving
-// heap sizing keep RSS flat under load.
-const server = spawn(process.execPath, ['--max-semi-space-size=1', '--optimize-for-size', path.join(repo, 'dist', 'src', 'main.js')], {
-  cwd: repo,
-  env: {
-    ...process.env,
-    // As `npm start`: one glibc malloc arena.
-    MALLOC_ARENA_MAX: '1',
+const server = spawnBuiltServer(
+  {
     REGISTRY_STORAGE_ROOT: storage,
     REGISTRY_PORT: '0',
     REGISTRY_STANDALONE: 'true',
     REGISTRY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 
 const url = await new Promise<string>((resolve, reject) => {
   let buffer = '';
