@@ -9,11 +9,10 @@
  * HMAC-SHA256 of <payload> with the server secret (kept in the storage root), compared in
  * constant time. Stateless, so it survives restarts and works behind a load balancer.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import { parseRepoPath, type RepoName } from '../domain/names.js';
+import { loadSecret, safeEqual } from './keyring.js';
 
 export type TokenAccess = 'read' | 'write' | 'delete';
 
@@ -34,19 +33,9 @@ export class TokenService {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** Reads the secret from `<root>/secret`, creating it (0600) on first use. */
+  /** Reads the secret from `<root>/secret`, creating it (0600) on first use (keyring.ts). */
   static loadSecret(storageRoot: string): Buffer {
-    const file = path.join(path.resolve(storageRoot), 'secret');
-    try {
-      const existing = fs.readFileSync(file);
-      if (existing.length >= 32) return existing;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const secret = randomBytes(32);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, secret, { mode: 0o600 });
-    return secret;
+    return loadSecret(storageRoot);
   }
 
   issue(user: string | null, repo: RepoName, access: TokenAccess): string {
@@ -66,11 +55,7 @@ export class TokenService {
     const m = TOKEN.exec(token.trim());
     if (!m) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     const [, payload, mac, repository, access] = m;
-    const expected = Buffer.from(this.mac(payload));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new RegistryError('UNAUTHORIZED', 'Invalid token');
-    }
+    if (!safeEqual(mac, this.mac(payload))) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     let claims: { u: string; r: string; a: TokenAccess; e: number };
     try {
       claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
