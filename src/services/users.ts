@@ -92,6 +92,18 @@ export class UserService {
     });
   }
 
+  /**
+   * A new account made by an administrator (the web UI): like upsert, but an existing name
+   * or e-mail is refused (EXISTS_MESSAGE) instead of replaced.
+   */
+  async create(input: NewUser & { admin: boolean }): Promise<void> {
+    const { name, email, password } = this.validate(input, { allowReserved: true });
+    await this.serialised(async () => {
+      if ((await this.meta.getUser(name)) || (await this.meta.getUserNameByEmail(email))) throw invalidInput(EXISTS_MESSAGE);
+      await this.meta.putUser(await this.record(name, email, password, input.admin));
+    });
+  }
+
   /** Ensures the configured first admin exists; an existing account is left as it is. */
   async ensureAdmin(name: string, password: string, email: string): Promise<boolean> {
     if (await this.meta.getUser(parseUsername(name))) return false;
@@ -155,11 +167,19 @@ export class UserService {
     });
   }
 
-  async setActive(name: string, active: boolean): Promise<void> {
+  setActive(name: string, active: boolean): Promise<void> {
+    return this.changeFlags(name, { active });
+  }
+
+  setAdmin(name: string, admin: boolean): Promise<void> {
+    return this.changeFlags(name, { admin });
+  }
+
+  private async changeFlags(name: string, flags: Partial<Pick<UserRecord, 'active' | 'admin'>>): Promise<void> {
     await this.serialised(async () => {
       const user = await this.meta.getUser(parseUsername(name));
       if (!user) throw notFound('User not found');
-      await this.meta.putUser({ ...user, active }, user.email);
+      await this.meta.putUser({ ...user, ...flags }, user.email);
     });
   }
 
