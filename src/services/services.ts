@@ -9,6 +9,10 @@ import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
 import { AdminService } from './admin.js';
+import { CatalogService } from './catalog.js';
+import { ConsoleService } from './console.js';
+import { KeyRing } from './keyring.js';
+import { SessionService } from './sessions.js';
 import { Fsck } from './fsck.js';
 import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
@@ -41,6 +45,12 @@ export interface Services {
   webhooks: WebhookService;
   /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
   hub: HubService;
+  /** Browser sessions and CSRF tokens (the web UI, later the OAuth pages). */
+  sessions: SessionService;
+  /** What the web UI shows and what owners change there. */
+  catalog: CatalogService;
+  /** The web UI's admin pages: accounts, GC, fsck. */
+  console: ConsoleService;
   close(): Promise<void>;
 }
 
@@ -69,7 +79,9 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const secret = TokenService.loadSecret(config.storage_root);
+  const keys = new KeyRing(secret);
+  const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, async () => {
     const probe = blobs.paths.newTemp();
@@ -107,9 +119,12 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     logger,
   );
   events.on((event) => webhooks.onEvent(event));
-  const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const jwt = new JwtService(secret, config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
+  const sessions = new SessionService(keys, users, config.ui_session_ttl_seconds);
+  const catalog = new CatalogService(meta, blobs, images, repos, access, search);
+  const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
   webhooks.start();
   return {
     meta,
@@ -128,6 +143,9 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     events,
     webhooks,
     hub,
+    sessions,
+    catalog,
+    console: adminConsole,
     async close() {
       await webhooks.stop();
       await meta.close();
