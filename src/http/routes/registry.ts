@@ -15,7 +15,7 @@ import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { sendBlob, type SendOptions } from '../send-blob.js';
-import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, noneMatch, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
@@ -209,18 +209,6 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await access.authorizeRepo(principalOf(ctx), name, 'admin');
     await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
-  });
-}
-
-/**
- * If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and
- * `*` matches any existing representation.
- */
-function noneMatch(header: string, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((candidate) => {
-    const tag = candidate.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
 }
 
