@@ -15,6 +15,7 @@ import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
+import { uiRoutes } from './http/ui/routes.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -68,6 +69,18 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler());
   app.use(requestLog(logger, requestMetrics(services.metrics)));
   app.use(dockerHeaders(VERSION, config.flavor));
+  // The web UI owns / and /-/… (no API path); it reads its own session cookie, never Authorization.
+  if (config.ui_enabled) {
+    app.use(
+      uiRoutes({
+        sessions: services.sessions,
+        catalog: services.catalog,
+        console: services.console,
+        endpoints: config.endpoints,
+        gcGraceSeconds: config.gc_grace_seconds,
+      }),
+    );
+  }
   // The ops and Hub routers only see their own paths: a registry request does not pay for
   // matching them (each router matches every route and reads Host on every request).
   app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));

@@ -34,6 +34,11 @@ export class ConsoleService {
     private readonly gcGraceMs: number,
   ) {}
 
+  /** UNAUTHORIZED / FORBIDDEN unless the caller is an administrator (pages without data). */
+  authorize(principal: Principal): void {
+    this.access.authorizeAdmin(principal);
+  }
+
   /** Every account, by name. */
   async accounts(principal: Principal): Promise<AccountView[]> {
     this.access.authorizeAdmin(principal);
