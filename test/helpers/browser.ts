@@ -39,6 +39,8 @@ export interface UiBrowser {
   assertClean(): void;
   /** Runs `step` accepting the console error Chromium logs for a page answered `status`. */
   expectStatus<T>(status: number, step: () => Promise<T>): Promise<T>;
+  /** Runs `step` accepting console errors that match `pattern` (and returns them). */
+  expectConsoleError<T>(pattern: RegExp, step: () => Promise<T>): Promise<{ result: T; errors: string[] }>;
   /** A full-page PNG of the current page, as test-artifacts/ui/<name>.png. */
   screenshot(name: string): Promise<string>;
   /** Forgets every cookie (a new visitor). */
@@ -57,7 +59,7 @@ export async function startBrowser(origin: string): Promise<UiBrowser> {
   context.setDefaultTimeout(15_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
   const problems: string[] = [];
-  const allowed: RegExp[] = [];
+  const allowed: Array<{ pattern: RegExp; seen: string[] }> = [];
   await context.route('**/*', async (route) => {
     const url = route.request().url();
     if (url.startsWith(`${origin}/`) || url === origin) return route.continue();
@@ -70,13 +72,23 @@ export async function startBrowser(origin: string): Promise<UiBrowser> {
     page.on('console', (message) => {
       if (message.type() !== 'error') return;
       const text = message.text();
-      if (allowed.some((pattern) => pattern.test(text))) return;
+      const expected = allowed.find(({ pattern }) => pattern.test(text));
+      if (expected) return void expected.seen.push(text);
       problems.push(`console error on ${page.url()}: ${text}`);
     });
   };
   context.on('page', watch);
   const page = context.pages()[0] ?? (await context.newPage());
   watch(page);
+  const expectConsoleError = async <T>(pattern: RegExp, step: () => Promise<T>) => {
+    const entry = { pattern, seen: [] as string[] };
+    allowed.push(entry);
+    try {
+      return { result: await step(), errors: entry.seen };
+    } finally {
+      allowed.splice(allowed.indexOf(entry), 1);
+    }
+  };
   return {
     context,
     page,
@@ -86,14 +98,23 @@ export async function startBrowser(origin: string): Promise<UiBrowser> {
       if (found.length > 0) throw new Error(`the browser saw problems:\n${found.join('\n')}`);
     },
     async expectStatus(status, step) {
-      const pattern = new RegExp(`the server responded with a status of ${status}\\b`);
-      allowed.push(pattern);
+      // Chromium logs a 4xx/5xx page load as a console error, sometimes after the response
+      // and the page's content are there: wait for it, so that it cannot land after the step.
+      const entry = { pattern: new RegExp(`the server responded with a status of ${status}\\b`), seen: [] as string[] };
+      allowed.push(entry);
       try {
-        return await step();
+        const result = await step();
+        const until = Date.now() + 5000;
+        while (entry.seen.length === 0) {
+          if (Date.now() > until) throw new Error(`expected a page answered ${status}, the browser logged none`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return result;
       } finally {
-        allowed.splice(allowed.indexOf(pattern), 1);
+        allowed.splice(allowed.indexOf(entry), 1);
       }
     },
+    expectConsoleError,
     async screenshot(name) {
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       const file = path.join(ARTIFACTS, `${name}.png`);
