@@ -103,18 +103,18 @@ ${postForm(
 }
 
 function gcReport(report: GcReport): Html {
-  const verb = report.dryRun ? 'would be' : 'were';
+  const label = (what: string, done: string) => (report.dryRun ? `${what} that would be ${done}` : `${what} ${done}`);
   return html`<section class="panel" aria-labelledby="gc-result" role="status">
 <h2 id="gc-result">${report.dryRun ? 'Dry run: nothing was deleted' : 'Garbage collection done'}</h2>
 <dl class="facts">
-<div><dt>Images ${verb} deleted</dt><dd>${report.images.deleted} of ${report.images.scanned}</dd></div>
-<div><dt>Layers ${verb} deleted</dt><dd>${report.blobs.deleted} of ${report.blobs.scanned}</dd></div>
-<div><dt>Space ${verb} freed</dt><dd>${bytes(report.blobs.bytesFreed)}</dd></div>
+<div><dt>${label('Images', 'deleted')}</dt><dd>${report.images.deleted} of ${report.images.scanned}</dd></div>
+<div><dt>${label('Layers', 'deleted')}</dt><dd>${report.blobs.deleted} of ${report.blobs.scanned}</dd></div>
+<div><dt>${label('Space', 'freed')}</dt><dd>${bytes(report.blobs.bytesFreed)}</dd></div>
 <div><dt>Took</dt><dd>${report.durationMs} ms</dd></div>
 </dl>
 ${
   report.images.deletedIds.length > 0 &&
-  html`<details><summary>${plural(report.images.deletedIds.length, 'image', 'images')} ${verb} deleted</summary>
+  html`<details><summary>${report.dryRun ? 'The images that would be deleted' : 'The images deleted'}</summary>
 <ul>${report.images.deletedIds.map((id) => html`<li><code>${id}</code></li>`)}</ul></details>`
 }
 </section>`;

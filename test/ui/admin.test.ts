@@ -1,0 +1,181 @@
+/**
+ * The web UI in Chromium: the administrators' pages. Users (create, deactivate, make
+ * admin), garbage collection (a dry run shows what would go and how many bytes, then the
+ * run), the fsck report, storage per repository (a chart); and nobody else gets in.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { parseRepoPath } from '../../src/domain/names.js';
+import { startBrowser, type UiBrowser } from '../helpers/browser.js';
+import type { TestServer } from '../helpers/server.js';
+import { ADMIN, ALICE, BOB, logIn, logOut, pushAs, startUiServer, tableRows } from './helpers.js';
+
+describe('web UI: administrators', () => {
+  let srv: TestServer;
+  let browser: UiBrowser;
+
+  before(async () => {
+    // No grace period: what nothing references is garbage at once.
+    srv = await startUiServer({ gc_grace_seconds: 0 });
+    browser = await startBrowser(srv.url);
+    await pushAs(srv, ALICE, 'alice/big', 'v1', [
+      { createdBy: 'base', size: 5000 },
+      { createdBy: 'more', size: 3000 },
+    ]);
+    await pushAs(srv, ALICE, 'alice/small', 'v1', [{ createdBy: 'small', size: 700 }]);
+    await pushAs(srv, BOB, 'bobby/mid', 'v1', [{ createdBy: 'mid', size: 2000 }]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await srv?.destroy();
+  });
+
+  afterEach(async () => {
+    browser.assertClean();
+    await browser.forgetCookies();
+  });
+
+  test('only administrators get in: anonymous visitors are sent to log in, other users are refused', async () => {
+    const { page } = browser;
+    await page.goto(`${srv.url}/-/admin/users`);
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/-/admin/users');
+    await page.getByLabel('Username').fill(ALICE.username);
+    await page.getByLabel('Password').fill(ALICE.password);
+    await browser.expectStatus(403, () => page.getByRole('button', { name: 'Log in' }).click());
+    await page.getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+    await page.getByText('Only administrators may do this').waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Admin' }).count(), 0);
+    for (const path of ['/-/admin', '/-/admin/gc', '/-/admin/fsck', '/-/admin/storage']) {
+      const res = await browser.expectStatus(403, () => page.goto(`${srv.url}${path}`));
+      assert.equal(res?.status(), 403, path);
+    }
+    await logOut(page);
+  });
+
+  test('users: create one, deactivate it, make it an administrator', async () => {
+    const { page } = browser;
+    await logIn(page, srv.url, ADMIN);
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+
+    // A bad e-mail: the reason, the form kept, nobody created.
+    await page.getByLabel('Username').fill('dave');
+    await page.getByLabel('E-mail').fill('not-an-address');
+    await page.getByLabel('Password').fill('dave-secret-1');
+    await page.locator('#new-email').evaluate((el) => el.removeAttribute('type'));
+    await browser.expectStatus(400, () => page.getByRole('button', { name: 'Create user' }).click());
+    await page.getByRole('alert').filter({ hasText: 'Invalid e-mail address' }).waitFor();
+    assert.equal(await page.getByLabel('Username').inputValue(), 'dave');
+    assert.equal(await srv.running.services.users.get('dave'), null);
+
+    await page.getByLabel('E-mail').fill('dave@example.test');
+    await page.getByLabel('Password').fill('dave-secret-1');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('status').filter({ hasText: 'User created.' }).waitFor();
+    const rows = await tableRows(page, 'Accounts');
+    const dave = rows.find((r) => r[0] === 'dave');
+    assert.deepEqual(dave?.slice(0, 4), ['dave', 'dave@example.test', 'no', 'active']);
+    // The same name again is refused.
+    await page.getByLabel('Username').fill('dave');
+    await page.getByLabel('E-mail').fill('dave2@example.test');
+    await page.getByLabel('Password').fill('dave-secret-2');
+    await browser.expectStatus(400, () => page.getByRole('button', { name: 'Create user' }).click());
+    await page.getByRole('alert').filter({ hasText: 'Username or email already exists' }).waitFor();
+    await browser.screenshot('admin-users');
+
+    // Dave can log in (the password works).
+    await logOut(page);
+    await logIn(page, srv.url, { username: 'dave', password: 'dave-secret-1' });
+    await logOut(page);
+
+    await logIn(page, srv.url, ADMIN);
+    await page.goto(`${srv.url}/-/admin/users`);
+    await page.getByRole('button', { name: 'Deactivate dave' }).click();
+    await page.getByRole('status').filter({ hasText: 'User updated.' }).waitFor();
+    assert.equal((await srv.running.services.users.get('dave'))?.active, false);
+    assert.equal((await tableRows(page, 'Accounts')).find((r) => r[0] === 'dave')?.[3], 'inactive');
+    await page.getByRole('button', { name: 'Activate dave' }).click();
+    await page.getByRole('status').filter({ hasText: 'User updated.' }).waitFor();
+    await page.getByRole('button', { name: 'Make dave admin' }).click();
+    await page.getByRole('status').filter({ hasText: 'User updated.' }).waitFor();
+    assert.equal((await srv.running.services.users.get('dave'))?.admin, true);
+    // An administrator cannot deactivate or demote themselves from here.
+    assert.equal(await page.getByRole('button', { name: `Deactivate ${ADMIN.username}` }).count(), 0);
+    await logOut(page);
+
+    // Dave now sees the admin pages.
+    await logIn(page, srv.url, { username: 'dave', password: 'dave-secret-1' });
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
+  });
+
+  test('garbage collection: a dry run shows what would go and how many bytes, then the run frees them', async () => {
+    const { page } = browser;
+    // alice/small is deleted: its one image (700 bytes) becomes garbage.
+    const small = await srv.running.services.repos.getTag(parseRepoPath('alice/small'), 'v1' as never);
+    await srv.running.services.repos.delete(parseRepoPath('alice/small'), 'alice');
+    await logIn(page, srv.url, ADMIN);
+    await page.goto(`${srv.url}/-/admin/gc`);
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Dry run: nothing was deleted' }).waitFor();
+    const facts = page.locator('#gc-result + dl');
+    assert.equal(await facts.locator('div', { hasText: 'Images that would be deleted' }).locator('dd').textContent(), '1 of 4');
+    assert.equal(await facts.locator('div', { hasText: 'Layers that would be deleted' }).locator('dd').textContent(), '1 of 4');
+    assert.equal(await facts.locator('div', { hasText: 'Space that would be freed' }).locator('dd').textContent(), '700 B');
+    await page.getByText('The images that would be deleted').click();
+    await page.getByText(small).waitFor();
+    assert.ok(await srv.running.services.meta.getImage(small), 'a dry run deletes nothing');
+    await browser.screenshot('admin-gc');
+
+    await page.getByRole('button', { name: 'Run garbage collection' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Garbage collection done' }).waitFor();
+    assert.equal(await page.locator('#gc-result + dl div', { hasText: 'Space freed' }).locator('dd').textContent(), '700 B');
+    assert.equal(await srv.running.services.meta.getImage(small), null);
+  });
+
+  test('fsck: the report of a consistency check', async () => {
+    const { page } = browser;
+    await logIn(page, srv.url, ADMIN);
+    await page.goto(`${srv.url}/-/admin`);
+    await page.getByRole('link', { name: 'Consistency check' }).click();
+    await page.getByRole('button', { name: 'Run check' }).click();
+    await page.getByRole('heading', { level: 2, name: 'No problems found' }).waitFor();
+    const facts = page.locator('#fsck-result + dl');
+    assert.match((await facts.locator('div', { hasText: 'Layers checked' }).locator('dd').textContent()) ?? '', /^3 \(10\.0 kB\)$/);
+    assert.equal(await facts.locator('div', { hasText: 'Images checked' }).locator('dd').textContent(), '3');
+    await browser.screenshot('admin-fsck');
+
+    // A broken record shows up as a problem.
+    const image = await srv.running.services.repos.getTag(parseRepoPath('bobby/mid'), 'v1' as never);
+    const record = (await srv.running.services.meta.getImage(image))!;
+    await srv.running.services.blobs.delete(record.layer!.digest);
+    await page.getByRole('button', { name: 'Run check' }).click();
+    await page.getByRole('heading', { level: 2, name: '1 problem found' }).waitFor();
+    const problems = await tableRows(page, 'Problems');
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0][0], 'missing-blob');
+  });
+
+  test('storage per repository, largest first, with a chart', async () => {
+    const { page } = browser;
+    await logIn(page, srv.url, ADMIN);
+    await page.goto(`${srv.url}/-/admin`);
+    await page.getByRole('link', { name: 'Storage' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Storage' }).waitFor();
+    const rows = await tableRows(page, 'Every repository, largest first');
+    assert.deepEqual(rows, [
+      ['alice/big', '1', '8.00 kB'],
+      ['bobby/mid', '1', '2.00 kB'],
+    ]);
+    const chart = page.getByRole('img', { name: 'Storage per repository' });
+    const bars = await chart.locator('rect.bar title').allTextContents();
+    assert.deepEqual(bars, ['alice/big: 8.00 kB', 'bobby/mid: 2.00 kB']);
+    const widths = await chart.locator('rect.bar').evaluateAll((list) => list.map((b) => Number(b.getAttribute('width'))));
+    assert.ok(Math.abs(widths[1] / widths[0] - 0.25) < 0.02, `bar widths ${widths}`);
+    await browser.screenshot('admin-storage');
+  });
+});
