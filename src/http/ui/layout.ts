@@ -86,12 +86,19 @@ export function tagPath(name: RepoName, tag: string): string {
   return `${repoPath(name)}/tags/${encodeURIComponent(tag)}`;
 }
 
+const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
 /** An ISO time as `2026-11-23 07:24 UTC`, machine-readable in `datetime`. */
 export function time(iso: string | null): Html {
   if (!iso) return html`<span class="muted">unknown</span>`;
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return html`${iso}`;
-  return html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
+  // The services hand out toISOString() times: parsing each again cost more than the rest of a row.
+  let canonical = iso;
+  if (!CANONICAL_TIME.test(iso)) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return html`${iso}`;
+    canonical = date.toISOString();
+  }
+  return html`<time datetime="${canonical}">${canonical.slice(0, 10)} ${canonical.slice(11, 16)} UTC</time>`;
 }
 
 export function bytes(n: number | null): Html {
