@@ -4,39 +4,28 @@
  * run), the fsck report, storage per repository (a chart); and nobody else gets in.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
-import { startBrowser, type UiBrowser } from '../helpers/browser.js';
-import type { TestServer } from '../helpers/server.js';
-import { ADMIN, ALICE, BOB, logIn, logOut, pushAs, startUiServer, tableRows } from './helpers.js';
+import { ADMIN, ALICE, BOB, browserSuite, logIn, logOut, pushAs, signIn, signOut, tableRows } from './helpers.js';
 
 describe('web UI: administrators', () => {
-  let srv: TestServer;
-  let browser: UiBrowser;
 
-  before(async () => {
+  const suite = browserSuite({
     // No grace period: what nothing references is garbage at once.
-    srv = await startUiServer({ gc_grace_seconds: 0 });
-    browser = await startBrowser(srv.url);
-    await pushAs(srv, ALICE, 'alice/big', 'v1', [
-      { createdBy: 'base', size: 5000 },
-      { createdBy: 'more', size: 3000 },
-    ]);
-    await pushAs(srv, ALICE, 'alice/small', 'v1', [{ createdBy: 'small', size: 700 }]);
-    await pushAs(srv, BOB, 'bobby/mid', 'v1', [{ createdBy: 'mid', size: 2000 }]);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await srv?.destroy();
-  });
-
-  afterEach(async () => {
-    browser.assertClean();
-    await browser.forgetCookies();
+    overrides: { gc_grace_seconds: 0 },
+    seed: async (srv) => {
+      // No grace period: what nothing references is garbage at once.
+      await pushAs(srv, ALICE, 'alice/big', 'v1', [
+        { createdBy: 'base', size: 5000 },
+        { createdBy: 'more', size: 3000 },
+      ]);
+      await pushAs(srv, ALICE, 'alice/small', 'v1', [{ createdBy: 'small', size: 700 }]);
+      await pushAs(srv, BOB, 'bobby/mid', 'v1', [{ createdBy: 'mid', size: 2000 }]);
+    },
   });
 
   test('only administrators get in: anonymous visitors are sent to log in, other users are refused', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/-/admin/users`);
     await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
@@ -51,12 +40,14 @@ describe('web UI: administrators', () => {
       const res = await browser.expectStatus(403, () => page.goto(`${srv.url}${path}`));
       assert.equal(res?.status(), 403, path);
     }
-    await logOut(page);
+    await signOut(suite);
   });
 
   test('users: create one, deactivate it, make it an administrator', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ADMIN);
+    await signIn(suite, ADMIN);
+    await page.goto(`${srv.url}/`);
     await page.getByRole('link', { name: 'Admin' }).click();
     await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
     await page.getByRole('link', { name: 'Users' }).click();
@@ -88,11 +79,11 @@ describe('web UI: administrators', () => {
     await browser.screenshot('admin-users');
 
     // Dave can log in (the password works).
-    await logOut(page);
+    await signOut(suite);
     await logIn(page, srv.url, { username: 'dave', password: 'dave-secret-1' });
     await logOut(page);
 
-    await logIn(page, srv.url, ADMIN);
+    await signIn(suite, ADMIN);
     await page.goto(`${srv.url}/-/admin/users`);
     await page.getByRole('button', { name: 'Deactivate dave' }).click();
     await page.getByRole('status').filter({ hasText: 'User updated.' }).waitFor();
@@ -105,20 +96,22 @@ describe('web UI: administrators', () => {
     assert.equal((await srv.running.services.users.get('dave'))?.admin, true);
     // An administrator cannot deactivate or demote themselves from here.
     assert.equal(await page.getByRole('button', { name: `Deactivate ${ADMIN.username}` }).count(), 0);
-    await logOut(page);
+    await signOut(suite);
 
     // Dave now sees the admin pages.
-    await logIn(page, srv.url, { username: 'dave', password: 'dave-secret-1' });
+    await signIn(suite, { username: 'dave', password: 'dave-secret-1' });
+    await page.goto(`${srv.url}/`);
     await page.getByRole('link', { name: 'Admin' }).click();
     await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
   });
 
   test('garbage collection: a dry run shows what would go and how many bytes, then the run frees them', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     // alice/small is deleted: its one image (700 bytes) becomes garbage.
     const small = await srv.running.services.repos.getTag(parseRepoPath('alice/small'), 'v1' as never);
     await srv.running.services.repos.delete(parseRepoPath('alice/small'), 'alice');
-    await logIn(page, srv.url, ADMIN);
+    await signIn(suite, ADMIN);
     await page.goto(`${srv.url}/-/admin/gc`);
     await page.getByRole('button', { name: 'Dry run' }).click();
     await page.getByRole('heading', { level: 2, name: 'Dry run: nothing was deleted' }).waitFor();
@@ -138,8 +131,9 @@ describe('web UI: administrators', () => {
   });
 
   test('fsck: the report of a consistency check', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ADMIN);
+    await signIn(suite, ADMIN);
     await page.goto(`${srv.url}/-/admin`);
     await page.getByRole('link', { name: 'Consistency check' }).click();
     await page.getByRole('button', { name: 'Run check' }).click();
@@ -161,8 +155,9 @@ describe('web UI: administrators', () => {
   });
 
   test('storage per repository, largest first, with a chart', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ADMIN);
+    await signIn(suite, ADMIN);
     await page.goto(`${srv.url}/-/admin`);
     await page.getByRole('link', { name: 'Storage' }).click();
     await page.getByRole('heading', { level: 1, name: 'Storage' }).waitFor();

@@ -6,10 +6,8 @@
  * may not read them, and the keyboard.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startBrowser, type UiBrowser } from '../helpers/browser.js';
-import type { TestServer } from '../helpers/server.js';
-import { ALICE, BOB, logIn, logOut, pullAs, pushAs, startUiServer, tableRows } from './helpers.js';
+import { describe, test } from 'node:test';
+import { ALICE, BOB, browserSuite, pullAs, pushAs, signIn, signOut, tableRows } from './helpers.js';
 import { parseRepoPath } from '../../src/domain/names.js';
 import type { Docker1Image } from '../helpers/docker1.js';
 
@@ -20,43 +18,35 @@ async function nextSecond(): Promise<void> {
 }
 
 describe('web UI: browsing', () => {
-  let srv: TestServer;
-  let browser: UiBrowser;
   let web: Docker1Image[];
   let host: string;
 
-  before(async () => {
-    srv = await startUiServer();
-    host = new URL(srv.url).host;
-    browser = await startBrowser(srv.url);
-    const services = srv.running.services;
-    // Oldest first: tools, then web (two tags), then alice's private repository.
-    await pushAs(srv, BOB, 'bobby/tools', 'v1', [{ createdBy: '#(nop) ADD file:tools in /', size: 1500 }]);
-    await services.repos.setProperties(parseRepoPath('bobby/tools'), { description: 'Handy tools for builds' });
-    await nextSecond();
-    web = await pushAs(srv, ALICE, 'alice/web', '1.0', [
-      { createdBy: '#(nop) ADD file:base in /', size: 3000 },
-      { createdBy: 'apt-get install -y nginx', size: 1200 },
-      { createdBy: '#(nop) COPY site /usr/share/nginx/html', size: 300 },
-    ]);
-    await services.repos.setProperties(parseRepoPath('alice/web'), { description: 'The <b>web</b> front end' });
-    await nextSecond();
-    await pushAs(srv, ALICE, 'alice/web', 'edge', [{ createdBy: 'echo edge', size: 100 }]);
-    await pullAs(srv, null, 'alice/web', '1.0');
-    await pullAs(srv, ALICE, 'alice/web', 'edge');
-    await nextSecond();
-    await pushAs(srv, ALICE, 'alice/secret', 'v1', [{ createdBy: 'echo secret', size: 50 }]);
-    await services.repos.setProperties(parseRepoPath('alice/secret'), { access: 'private', description: 'hidden sauce' });
+  const suite = browserSuite({
+    seed: async (srv) => {
+      host = new URL(srv.url).host;
+      const services = srv.running.services;
+      // Oldest first: tools, then web (two tags), then alice's private repository.
+      await pushAs(srv, BOB, 'bobby/tools', 'v1', [{ createdBy: '#(nop) ADD file:tools in /', size: 1500 }]);
+      await services.repos.setProperties(parseRepoPath('bobby/tools'), { description: 'Handy tools for builds' });
+      await nextSecond();
+      web = await pushAs(srv, ALICE, 'alice/web', '1.0', [
+        { createdBy: '#(nop) ADD file:base in /', size: 3000 },
+        { createdBy: 'apt-get install -y nginx', size: 1200 },
+        { createdBy: '#(nop) COPY site /usr/share/nginx/html', size: 300 },
+      ]);
+      await services.repos.setProperties(parseRepoPath('alice/web'), { description: 'The <b>web</b> front end' });
+      await nextSecond();
+      await pushAs(srv, ALICE, 'alice/web', 'edge', [{ createdBy: 'echo edge', size: 100 }]);
+      await pullAs(srv, null, 'alice/web', '1.0');
+      await pullAs(srv, ALICE, 'alice/web', 'edge');
+      await nextSecond();
+      await pushAs(srv, ALICE, 'alice/secret', 'v1', [{ createdBy: 'echo secret', size: 50 }]);
+      await services.repos.setProperties(parseRepoPath('alice/secret'), { access: 'private', description: 'hidden sauce' });
+    },
   });
-
-  after(async () => {
-    await browser?.close();
-    await srv?.destroy();
-  });
-
-  afterEach(() => browser.assertClean());
 
   test('the repository list shows what an anonymous visitor may read, newest first, with description, tags, size and pulls', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/`);
     assert.equal(await page.title(), 'Repositories · Registry');
@@ -75,6 +65,7 @@ describe('web UI: browsing', () => {
   });
 
   test('the search field ("Search") uses /v1/search matching and never shows private repositories to those who may not read them', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/`);
     const search = page.getByRole('searchbox', { name: 'Search' });
@@ -98,7 +89,7 @@ describe('web UI: browsing', () => {
     await page.getByText('No repository matches your search.').waitFor();
 
     // Alice (the owner) finds it, and it is marked private.
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.getByRole('searchbox', { name: 'Search' }).fill('sauce');
     await page.getByRole('searchbox', { name: 'Search' }).press('Enter');
     const rows = await tableRows(page, 'Repositories, most recently pushed first');
@@ -108,13 +99,14 @@ describe('web UI: browsing', () => {
       (await tableRows(page, 'Repositories, most recently pushed first')).map((r) => r[0]),
       ['alice/secret Private', 'alice/web', 'bobby/tools'],
     );
-    await logOut(page);
+    await signOut(suite);
   });
 
   test('a private repository does not exist for anonymous visitors and users without read: its page is 404', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     for (const who of [null, BOB]) {
-      if (who) await logIn(page, srv.url, who);
+      if (who) await signIn(suite, who);
       const res = await browser.expectStatus(404, () => page.goto(`${srv.url}/-/r/alice/secret`));
       assert.equal(res?.status(), 404);
       await page.getByRole('heading', { level: 1, name: 'Not found' }).waitFor();
@@ -126,18 +118,19 @@ describe('web UI: browsing', () => {
       await page.getByText('Repository not found').waitFor();
       const history = await browser.expectStatus(404, () => page.goto(`${srv.url}/-/r/alice/secret/tags/v1`));
       assert.equal(history?.status(), 404);
-      if (who) await logOut(page);
+      if (who) await signOut(suite);
     }
     // Bob with read on it sees it.
     await srv.running.services.repos.setCollaborator(parseRepoPath('alice/secret'), BOB.username, 'read');
-    await logIn(page, srv.url, BOB);
+    await signIn(suite, BOB);
     await page.goto(`${srv.url}/-/r/alice/secret`);
     await page.getByText('hidden sauce').waitFor();
-    await logOut(page);
+    await signOut(suite);
     await srv.running.services.repos.setCollaborator(parseRepoPath('alice/secret'), BOB.username, null);
   });
 
   test('a repository page lists its tags with image id, size, pushed at, pushed by and a pull command to copy', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/`);
     await page.getByRole('link', { name: 'alice/web' }).click();
@@ -169,6 +162,7 @@ describe('web UI: browsing', () => {
   });
 
   test("an image's history: one row per layer with what created it and its size, and a bar chart of the sizes", async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/-/r/alice/web`);
     await page.getByRole('link', { name: '1.0', exact: true }).click();
@@ -197,24 +191,25 @@ describe('web UI: browsing', () => {
   });
 
   test('the keyboard reaches everything: skip link, search, links', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/`);
     await page.keyboard.press('Tab');
-    assert.equal(await page.locator(':focus').textContent(), 'Skip to content');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
     await page.keyboard.press('Enter');
-    assert.equal(await page.locator(':focus').getAttribute('id'), 'main');
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'main');
     // Search by keyboard alone: the field is the first input after the brand link.
     await page.goto(`${srv.url}/`);
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
-    assert.equal(await page.locator(':focus').getAttribute('aria-label'), 'Search');
+    assert.equal(await page.evaluate('document.activeElement?.getAttribute("aria-label")'), 'Search');
     await page.keyboard.type('tools');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Search results for “tools”' }).waitFor();
     // Tab to the first repository link and open it.
     const link = page.getByRole('link', { name: 'bobby/tools' });
-    const focused = async () => (await page.locator(':focus').textContent()) === 'bobby/tools';
+    const focused = async () => (await page.evaluate('document.activeElement?.textContent')) === 'bobby/tools';
     for (let i = 0; i < 10 && !(await focused()); i++) await page.keyboard.press('Tab');
     assert.ok(await focused(), 'the repository link takes the focus');
     assert.equal(await link.getAttribute('href'), '/-/r/bobby/tools');

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { after, afterEach, before } from 'node:test';
 import type { Page } from 'playwright-core';
+import { startBrowser, type UiBrowser } from '../helpers/browser.js';
 import { push, pull, type Credentials, type Docker1Image } from '../helpers/docker1.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -88,4 +90,50 @@ export async function tableRows(page: Page, caption: string): Promise<string[][]
 
 export function assertIncludes(haystack: string, needle: string, what = ''): void {
   assert.ok(haystack.includes(needle), `${what}: expected ${JSON.stringify(needle)} in ${JSON.stringify(haystack.slice(0, 500))}`);
+}
+
+export interface BrowserSuite {
+  srv: TestServer;
+  browser: UiBrowser;
+}
+
+/**
+ * Registers the hooks of a browser test file (call it inside `describe`): a UI server and
+ * one browser before the tests (then `seed`), both closed after them; after each test, what
+ * the browser saw wrong fails it and its cookies are forgotten. The fields are set in `before`.
+ */
+export function browserSuite(options: { overrides?: Record<string, unknown>; seed?: (srv: TestServer) => Promise<void> } = {}): BrowserSuite {
+  const suite = {} as BrowserSuite;
+  before(async () => {
+    suite.srv = await startUiServer(options.overrides);
+    suite.browser = await startBrowser(suite.srv.url);
+    await options.seed?.(suite.srv);
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.srv?.destroy();
+  });
+  afterEach(async () => {
+    suite.browser.assertClean();
+    await suite.browser.forgetCookies();
+  });
+  return suite;
+}
+
+/**
+ * Signs `who` in without the form, for tests whose subject is not logging in: a session
+ * issued by the registry's own SessionService, given to the browser as its cookie. The page
+ * is not reloaded: the next navigation is signed in.
+ */
+export async function signIn(suite: BrowserSuite, who: Credentials): Promise<void> {
+  const user = await suite.srv.running.services.users.get(who.username);
+  assert.ok(user, `no account ${who.username}`);
+  const issued = suite.srv.running.services.sessions.issue(user);
+  await suite.browser.forgetCookies();
+  await suite.browser.context.addCookies([{ name: 'registry_session', value: issued.value, url: suite.srv.url, httpOnly: true, sameSite: 'Lax' }]);
+}
+
+/** Forgets the browser's session (the next navigation is anonymous). */
+export async function signOut(suite: BrowserSuite): Promise<void> {
+  await suite.browser.forgetCookies();
 }

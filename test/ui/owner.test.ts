@@ -5,38 +5,25 @@
  * not get to do.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
-import { startBrowser, type UiBrowser } from '../helpers/browser.js';
-import type { TestServer } from '../helpers/server.js';
-import { ALICE, BOB, CAROL, logIn, logOut, pushAs, startUiServer, tableRows } from './helpers.js';
+import { ALICE, BOB, browserSuite, CAROL, pushAs, signIn, signOut, tableRows } from './helpers.js';
 
 describe('web UI: owners manage their repositories', () => {
-  let srv: TestServer;
-  let browser: UiBrowser;
   const repo = parseRepoPath('alice/shop');
 
-  before(async () => {
-    srv = await startUiServer();
-    browser = await startBrowser(srv.url);
-    await pushAs(srv, ALICE, 'alice/shop', 'v1', [{ createdBy: 'echo v1', size: 400 }]);
-    await pushAs(srv, ALICE, 'alice/shop', 'v2', [{ createdBy: 'echo v2', size: 500 }]);
-    await pushAs(srv, ALICE, 'alice/shop', 'old', [{ createdBy: 'echo old', size: 600 }]);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await srv?.destroy();
-  });
-
-  afterEach(async () => {
-    browser.assertClean();
-    await browser.forgetCookies();
+  const suite = browserSuite({
+    seed: async (srv) => {
+      await pushAs(srv, ALICE, 'alice/shop', 'v1', [{ createdBy: 'echo v1', size: 400 }]);
+      await pushAs(srv, ALICE, 'alice/shop', 'v2', [{ createdBy: 'echo v2', size: 500 }]);
+      await pushAs(srv, ALICE, 'alice/shop', 'old', [{ createdBy: 'echo old', size: 600 }]);
+    },
   });
 
   test('the owner edits the description', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('heading', { level: 2, name: 'Manage' }).waitFor();
     await page.getByLabel('Description').fill('The shop <script>alert(1)</script>\nsecond line');
@@ -54,8 +41,9 @@ describe('web UI: owners manage their repositories', () => {
   });
 
   test('the owner switches "Private": the repository disappears for anonymous visitors, and comes back', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     const control = page.getByRole('switch', { name: 'Private' });
     assert.equal(await control.isChecked(), false);
@@ -65,13 +53,13 @@ describe('web UI: owners manage their repositories', () => {
     assert.equal((await srv.running.services.repos.get(repo)).access, 'private');
 
     // Keyboard: the switch is a button; Space toggles it back below, after the check.
-    await logOut(page);
+    await signOut(suite);
     const res = await browser.expectStatus(404, () => page.goto(`${srv.url}/-/r/alice/shop`));
     assert.equal(res?.status(), 404);
     await page.goto(`${srv.url}/`);
     await page.getByText('No repositories yet.').waitFor();
 
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('switch', { name: 'Private' }).focus();
     await page.keyboard.press('Space');
@@ -81,8 +69,9 @@ describe('web UI: owners manage their repositories', () => {
   });
 
   test('the owner manages collaborators: a write collaborator may delete tags but not manage; a read collaborator sees a private repository', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     const add = page.getByRole('form', { name: 'Add a collaborator' });
     await add.getByLabel('User').fill(BOB.username);
@@ -108,10 +97,10 @@ describe('web UI: owners manage their repositories', () => {
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('switch', { name: 'Private' }).click();
     await page.getByRole('status').filter({ hasText: 'The repository is now private.' }).waitFor();
-    await logOut(page);
+    await signOut(suite);
 
     // Carol (read) sees the private repository, and nothing to change.
-    await logIn(page, srv.url, CAROL);
+    await signIn(suite, CAROL);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('heading', { level: 1, name: 'alice/shop Private' }).waitFor();
     assert.equal(await page.getByRole('heading', { name: 'Manage' }).count(), 0);
@@ -119,19 +108,19 @@ describe('web UI: owners manage their repositories', () => {
     // The delete confirmation is refused to her.
     await browser.expectStatus(403, () => page.goto(`${srv.url}/-/r/alice/shop/tags/v1/delete`));
     await page.getByText('You may not delete tags of alice/shop').waitFor();
-    await logOut(page);
+    await signOut(suite);
 
     // Bob (write) may delete tags, but sees no Manage section and no repository delete.
-    await logIn(page, srv.url, BOB);
+    await signIn(suite, BOB);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('link', { name: 'Delete tag old' }).waitFor();
     assert.equal(await page.getByRole('heading', { name: 'Manage' }).count(), 0);
     assert.equal(await page.getByRole('link', { name: 'Delete repository…' }).count(), 0);
     await browser.expectStatus(403, () => page.goto(`${srv.url}/-/r/alice/shop/delete`));
-    await logOut(page);
+    await signOut(suite);
 
     // Alice removes Carol; Carol no longer sees the (private) repository.
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('button', { name: 'Remove collaborator carol' }).click();
     await page.getByRole('status').filter({ hasText: 'Collaborator removed.' }).waitFor();
@@ -141,8 +130,9 @@ describe('web UI: owners manage their repositories', () => {
   });
 
   test('deleting a tag asks for a confirmation first', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('link', { name: 'Delete tag old' }).click();
     await page.getByRole('heading', { level: 1, name: 'Delete tag old?' }).waitFor();
@@ -162,8 +152,9 @@ describe('web UI: owners manage their repositories', () => {
   });
 
   test('deleting the repository asks to type its name first', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
-    await logIn(page, srv.url, ALICE);
+    await signIn(suite, ALICE);
     await page.goto(`${srv.url}/-/r/alice/shop`);
     await page.getByRole('link', { name: 'Delete repository…' }).click();
     await page.getByRole('heading', { level: 1, name: 'Delete repository alice/shop?' }).waitFor();

@@ -5,48 +5,36 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
 import { KeyRing } from '../../src/services/keyring.js';
 import { SessionService } from '../../src/services/sessions.js';
-import { startBrowser, type UiBrowser } from '../helpers/browser.js';
-import type { TestServer } from '../helpers/server.js';
-import { ALICE, BOB, CAROL, logIn, logOut, pushAs, startUiServer } from './helpers.js';
+import { ALICE, BOB, browserSuite, CAROL, logIn, logOut, pushAs } from './helpers.js';
 
 const MAX_FAILURES = 3;
 
 describe('web UI: sessions and protections', () => {
-  let srv: TestServer;
-  let browser: UiBrowser;
 
-  before(async () => {
-    srv = await startUiServer({ login_max_failures: MAX_FAILURES });
-    browser = await startBrowser(srv.url);
-    await pushAs(srv, ALICE, 'alice/app', 'v1', [{ createdBy: 'echo app', size: 200 }]);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await srv?.destroy();
-  });
-
-  afterEach(async () => {
-    browser.assertClean();
-    await browser.forgetCookies();
+  const suite = browserSuite({
+    overrides: { login_max_failures: MAX_FAILURES },
+    seed: async (srv) => {
+      await pushAs(srv, ALICE, 'alice/app', 'v1', [{ createdBy: 'echo app', size: 200 }]);
+    },
   });
 
   /** The session cookie the browser holds (undefined: none). */
   async function sessionCookie() {
-    return (await browser.context.cookies(srv.url)).find((c) => c.name === 'registry_session');
+    return (await suite.browser.context.cookies(suite.srv.url)).find((c) => c.name === 'registry_session');
   }
 
   /** GET `path` with `cookie` as the session (from Node, not the browser). */
   async function getWith(cookie: string | undefined, path: string): Promise<{ status: number; text: string; headers: Headers }> {
-    const res = await fetch(`${srv.url}${path}`, { headers: cookie ? { Cookie: `registry_session=${cookie}` } : {}, redirect: 'manual' });
+    const res = await fetch(`${suite.srv.url}${path}`, { headers: cookie ? { Cookie: `registry_session=${cookie}` } : {}, redirect: 'manual' });
     return { status: res.status, text: await res.text(), headers: res.headers };
   }
 
   test('"Log in" opens a form with Username and Password; a wrong password shows an error and makes no session', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/`);
     await page.getByRole('link', { name: 'Log in' }).click();
@@ -76,6 +64,7 @@ describe('web UI: sessions and protections', () => {
   });
 
   test('a right password signs in with an HttpOnly, SameSite cookie signed with the registry secret; "Log out" ends the session', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/-/r/alice/app`);
     await page.getByRole('link', { name: 'Log in' }).click();
@@ -116,6 +105,7 @@ describe('web UI: sessions and protections', () => {
   });
 
   test('the login throttle applies to the form: after too many wrong passwords even the right one is refused (429)', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await page.goto(`${srv.url}/-/login`);
     for (let i = 0; i < MAX_FAILURES; i++) {
@@ -140,6 +130,7 @@ describe('web UI: sessions and protections', () => {
   });
 
   test('every form that changes something carries a CSRF token; without it, with another session\'s, or from another site nothing changes', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await logIn(page, srv.url, ALICE);
     await page.goto(`${srv.url}/-/r/alice/app`);
@@ -189,6 +180,7 @@ describe('web UI: sessions and protections', () => {
   });
 
   test('pages send a strict Content-Security-Policy, and the browser enforces it', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     const response = await page.goto(`${srv.url}/`);
     const headers = await response!.allHeaders();
@@ -213,6 +205,7 @@ describe('web UI: sessions and protections', () => {
   });
 
   test('a deactivated account cannot log in, and its open session ends at once', async () => {
+    const { srv, browser } = suite;
     const { page } = browser;
     await logIn(page, srv.url, BOB);
     await srv.running.services.users.setActive(BOB.username, false);
