@@ -69,7 +69,7 @@ async function seed(): Promise<{ cookie: string; tag: string }> {
     const owner = await services.users.get(OWNER.username);
     const session = new SessionService(KeyRing.load(root), services.users, 3600).issue(owner);
     console.log(`seeded ${TAGS + 5} images, a ${TAGS}-tag repository and ${OTHER_REPOS} more repositories in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return { cookie: `registry_session=${session.value}`, tag: 'v1.250' };
+    return { cookie: `registry_web_session=${session.value}`, tag: 'v1.250' };
   } finally {
     await services.close();
   }

@@ -63,7 +63,7 @@ export class JwtService {
       exp: iat + (kind === 'access' ? this.accessTtlSeconds : this.refreshTtlSeconds),
       jti: randomBytes(9).toString('base64url'),
       typ: kind,
-      pv: passwordFingerprint(user.passwordHash),
+      pv: passwordVersion(user.passwordHash),
     };
     const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
     return `${HEADER}.${payload}.${this.sign(`${HEADER}.${payload}`)}`;
@@ -94,7 +94,7 @@ export class JwtService {
 
   /** Was the token issued under this password hash (false: the password changed since)? */
   matchesPassword(claims: JwtClaims, passwordHash: string): boolean {
-    return safeEqual(claims.pv, passwordFingerprint(passwordHash));
+    return safeEqual(claims.pv, passwordVersion(passwordHash));
   }
 
   private sign(input: string): string {
@@ -107,8 +107,8 @@ export function numericId(name: string): number {
   return createHash('sha256').update(name).digest().readUIntBE(0, 6) % 2 ** 47 + 1;
 }
 
-/** A short fingerprint of a password hash: tokens and sessions issued under it end when it changes. */
-export function passwordFingerprint(passwordHash: string): string {
+/** A fingerprint of a password hash: what a credential issued under it remembers. */
+export function passwordVersion(passwordHash: string): string {
   return createHash('sha256').update(passwordHash).digest('base64url').slice(0, 16);
 }
 

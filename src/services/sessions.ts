@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import type { UserRecord } from '../domain/records.js';
-import { passwordFingerprint } from './jwt.js';
+import { passwordVersion } from './jwt.js';
 import type { KeyRing } from './keyring.js';
 import type { UserService } from './users.js';
 
@@ -73,7 +73,7 @@ export class SessionService {
   /** A new session for `user` (null: an anonymous visitor). */
   issue(user: UserRecord | null): IssuedSession {
     const session: Session = { id: randomBytes(16).toString('base64url'), user, expiresAt: this.nowSeconds() + this.ttlSeconds };
-    const payload: Payload = { s: session.id, u: user?.name ?? '', e: session.expiresAt, p: user ? passwordFingerprint(user.passwordHash) : '' };
+    const payload: Payload = { s: session.id, u: user?.name ?? '', e: session.expiresAt, p: user ? passwordVersion(user.passwordHash) : '' };
     const encoded = Buffer.from(JSON.stringify(payload)).toString('base64url');
     return { session, value: `${encoded}.${this.keys.sign(SESSION_LABEL, encoded)}`, maxAgeSeconds: this.ttlSeconds };
   }
@@ -99,7 +99,7 @@ export class SessionService {
     if (e <= this.nowSeconds() || this.ended.has(s)) return null;
     if (u === '') return { id: s, user: null, expiresAt: e };
     const user = await this.users.get(u);
-    if (!user || !user.active || passwordFingerprint(user.passwordHash) !== p) return null;
+    if (!user || !user.active || passwordVersion(user.passwordHash) !== p) return null;
     return { id: s, user, expiresAt: e };
   }
 

@@ -130,7 +130,7 @@ export async function signIn(suite: BrowserSuite, who: Credentials): Promise<voi
   assert.ok(user, `no account ${who.username}`);
   const issued = suite.srv.running.services.sessions.issue(user);
   await suite.browser.forgetCookies();
-  await suite.browser.context.addCookies([{ name: 'registry_session', value: issued.value, url: suite.srv.url, httpOnly: true, sameSite: 'Lax' }]);
+  await suite.browser.context.addCookies([{ name: 'registry_web_session', value: issued.value, url: suite.srv.url, httpOnly: true, sameSite: 'Lax' }]);
 }
 
 /** Forgets the browser's session (the next navigation is anonymous). */

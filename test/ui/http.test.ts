@@ -24,7 +24,7 @@ async function get(srv: TestServer, path: string, init: RequestInit = {}): Promi
 /** The anonymous session cookie and CSRF token of a fresh login form. */
 async function loginForm(srv: TestServer): Promise<{ cookie: string; token: string }> {
   const page = await get(srv, '/-/login');
-  const cookie = /registry_session=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')?.[1];
+  const cookie = /registry_web_session=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')?.[1];
   const token = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
   assert.ok(cookie && token, 'the login form sets a session and carries its token');
   return { cookie, token };
@@ -124,7 +124,7 @@ describe('web UI over HTTP', () => {
 
   test('bad form posts: not a form, too large, no session: 4xx pages', async () => {
     const { cookie, token } = await loginForm(srv);
-    const headers = { Cookie: `registry_session=${cookie}` };
+    const headers = { Cookie: `registry_web_session=${cookie}` };
     const json = await get(srv, '/-/login', { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{}' });
     assert.equal(json.status, 400);
     assert.match(json.text, /Expected a form/);
@@ -151,17 +151,17 @@ describe('web UI over HTTP', () => {
       const { cookie, token } = await loginForm(srv);
       const res = await get(srv, '/-/login', {
         method: 'POST',
-        headers: { Cookie: `registry_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+        headers: { Cookie: `registry_web_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ _csrf: token, next, username: ALICE.username, password: ALICE.password }).toString(),
       });
       assert.equal(res.status, 303, next);
       assert.equal(res.headers.get('location'), expected, next);
       const set = res.headers.get('set-cookie') ?? '';
-      assert.match(set, /^registry_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; /);
+      assert.match(set, /^registry_web_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; /);
       assert.match(set, /; httponly/i);
       assert.match(set, /; samesite=lax/i);
       assert.match(set, /; path=\//i);
-      assert.notEqual(/registry_session=([^;]+)/.exec(set)?.[1], cookie, 'a new session at login');
+      assert.notEqual(/registry_web_session=([^;]+)/.exec(set)?.[1], cookie, 'a new session at login');
     }
   });
 

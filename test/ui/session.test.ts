@@ -24,12 +24,12 @@ describe('web UI: sessions and protections', () => {
 
   /** The session cookie the browser holds (undefined: none). */
   async function sessionCookie() {
-    return (await suite.browser.context.cookies(suite.srv.url)).find((c) => c.name === 'registry_session');
+    return (await suite.browser.context.cookies(suite.srv.url)).find((c) => c.name === 'registry_web_session');
   }
 
   /** GET `path` with `cookie` as the session (from Node, not the browser). */
   async function getWith(cookie: string | undefined, path: string): Promise<{ status: number; text: string; headers: Headers }> {
-    const res = await fetch(`${suite.srv.url}${path}`, { headers: cookie ? { Cookie: `registry_session=${cookie}` } : {}, redirect: 'manual' });
+    const res = await fetch(`${suite.srv.url}${path}`, { headers: cookie ? { Cookie: `registry_web_session=${cookie}` } : {}, redirect: 'manual' });
     return { status: res.status, text: await res.text(), headers: res.headers };
   }
 
@@ -148,7 +148,7 @@ describe('web UI: sessions and protections', () => {
       fetch(`${srv.url}/-/r/alice/app/description`, {
         method: 'POST',
         redirect: 'manual',
-        headers: { Cookie: `registry_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        headers: { Cookie: `registry_web_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
         body: new URLSearchParams(fields).toString(),
       });
     const description = async () => (await srv.running.services.repos.get(parseRepoPath('alice/app'))).description;

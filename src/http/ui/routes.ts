@@ -35,7 +35,7 @@ import type { SessionService } from '../../services/sessions.js';
 import { STATUS_BY_CODE } from '../error-map.js';
 import type { RegistryState } from '../middleware.js';
 import { requestHost } from '../request-host.js';
-import { clearSession, ensureSession, readPostedForm, sessionOf, sessionPrincipal, startSession } from '../session.js';
+import { clearSession, ensureSession, readPostedForm, sessionOf, sessionPrincipal, startSession } from '../web-session.js';
 import { html } from './html.js';
 import { layout, loginHref, repoPath, type PageOptions, type View } from './layout.js';
 import { loginPage } from './pages/account.js';

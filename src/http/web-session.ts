@@ -3,7 +3,7 @@
  * web UI; the OAuth pages reuse the same login, session and checks). Signing, expiry and
  * CSRF tokens are services/sessions.ts's; this file only moves them in and out of HTTP.
  *
- * The cookie: `registry_session=<signed value>; Path=/; HttpOnly; SameSite=Lax; Max-Age=…`
+ * The cookie: `registry_web_session=<signed value>; Path=/; HttpOnly; SameSite=Lax; Max-Age=…`
  * (plus `Secure` on a TLS connection). Lax, not Strict: a person who follows a link to the
  * registry from elsewhere (an OAuth client sending them to the authorize page) arrives
  * signed in; cross-site POSTs never carry it, and every form that changes something also
@@ -19,7 +19,7 @@ import type { IssuedSession, Session, SessionService } from '../services/session
 import { readRawBody } from './body.js';
 import { requestHost } from './request-host.js';
 
-export const SESSION_COOKIE = 'registry_session';
+export const SESSION_COOKIE = 'registry_web_session';
 /** The form field that carries the CSRF token. */
 export const CSRF_FIELD = '_csrf';
 /** Largest form body accepted (a description is at most 4096 characters, ~36 KiB encoded). */
