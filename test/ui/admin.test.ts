@@ -173,4 +173,29 @@ describe('web UI: administrators', () => {
     assert.ok(Math.abs(widths[1] / widths[0] - 0.25) < 0.02, `bar widths ${widths}`);
     await browser.screenshot('admin-storage');
   });
+
+  test('every page is accessible: language, one h1, landmarks, every control named, tables captioned, charts titled', async () => {
+    const { srv, browser } = suite;
+    const { page } = browser;
+    await signIn(suite, ADMIN);
+    const pages = ['/', '/?q=alice', '/-/r/alice/big', '/-/r/alice/big/tags/v1', '/-/r/alice/big/tags/v1/delete', '/-/r/alice/big/delete', '/-/admin', '/-/admin/users', '/-/admin/gc', '/-/admin/fsck', '/-/admin/storage'];
+    for (const path of pages) {
+      await page.goto(`${srv.url}${path}`);
+      const report = (await page.evaluate(`(() => {
+        const problems = [];
+        const name = (el) => (el.getAttribute('aria-label') || (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' ') || [...(el.labels || [])].map((l) => l.textContent).join(' ') || (el.tagName === 'BUTTON' || el.tagName === 'A' ? el.textContent : '') || '').trim();
+        if (!document.documentElement.lang) problems.push('no lang');
+        if (document.querySelectorAll('h1').length !== 1) problems.push('h1 count ' + document.querySelectorAll('h1').length);
+        for (const sel of ['header', 'main', 'nav', 'form[role="search"]']) if (!document.querySelector(sel)) problems.push('no ' + sel);
+        for (const el of document.querySelectorAll('input:not([type="hidden"]), select, textarea, button, a[href]')) if (!name(el)) problems.push('unnamed ' + el.outerHTML.slice(0, 80));
+        for (const el of document.querySelectorAll('table')) if (!el.querySelector('caption') && !el.getAttribute('aria-label')) problems.push('table without caption');
+        for (const el of document.querySelectorAll('svg')) if (el.getAttribute('role') !== 'img' || !name(el)) problems.push('svg without role/name');
+        for (const el of document.querySelectorAll('th')) if (el.closest('thead') && el.getAttribute('scope') !== 'col') problems.push('column header without scope');
+        const ids = [...document.querySelectorAll('[id]')].map((el) => el.id);
+        if (new Set(ids).size !== ids.length) problems.push('duplicate ids');
+        return problems;
+      })()`)) as string[];
+      assert.deepEqual(report, [], path);
+    }
+  });
 });
