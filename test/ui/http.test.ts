@@ -181,6 +181,21 @@ describe('web UI over HTTP', () => {
     assert.equal(rows.length, 500);
     assert.deepEqual(rows.slice(0, 3), ['t499', 't498', 't497'], 'newest first');
   });
+  test('the repository list comes 50 to a page, with links to the next and previous pages; private ones are not counted', async () => {
+    for (let i = 0; i < 61; i++) {
+      await srv.running.services.repos.setProperties(parseRepoPath(`pages/repo-${String(i).padStart(2, '0')}`), { access: i === 60 ? 'private' : 'public', description: 'paged' });
+    }
+    const first = await get(srv, '/?q=paged');
+    assert.match(first.text, /60 repositories found/);
+    assert.equal([...first.text.matchAll(/<th scope="row">/g)].length, 50);
+    assert.match(first.text, /Page 1 of 2/);
+    assert.match(first.text, /<a href="\/\?q=paged&amp;page=2" rel="next">Next page<\/a>/);
+    const second = await get(srv, '/?q=paged&page=2');
+    assert.equal([...second.text.matchAll(/<th scope="row">/g)].length, 10);
+    assert.match(second.text, /<a href="\/\?q=paged&amp;page=1" rel="prev">Previous page<\/a>/);
+    assert.doesNotMatch(first.text + second.text, /pages\/repo-60/);
+    assert.equal((await get(srv, '/?q=paged&page=3')).status, 200);
+  });
 });
 
 describe('web UI switched off (ui_enabled: false)', () => {
