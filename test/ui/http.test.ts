@@ -100,6 +100,9 @@ describe('web UI over HTTP', () => {
     assert.equal(badName.status, 400);
     assert.match(badName.text, /Invalid repository name/);
     assert.equal((await get(srv, '/?page=0')).status, 400);
+    // Confirmations come from a fixed list: nothing from the URL is echoed.
+    assert.match((await get(srv, '/?done=repo-deleted')).text, /<p class="notice" role="status">Repository deleted\.<\/p>/);
+    for (const done of ['constructor', '<script>', 'toString']) assert.doesNotMatch((await get(srv, `/?done=${encodeURIComponent(done)}`)).text, /class="notice"/);
   });
 
   test('the UI leaves the API paths alone and reads no Authorization header', async () => {

@@ -119,7 +119,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
   };
   const notice = (ctx: Context): string | null => {
     const done = ctx.query.done;
-    return typeof done === 'string' ? (NOTICES[done] ?? null) : null;
+    return typeof done === 'string' && Object.hasOwn(NOTICES, done) ? NOTICES[done] : null;
   };
   const repoOf = (ctx: Context): RepoName => {
     const params = ctx.params as { ns: string; repo: string };
