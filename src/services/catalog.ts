@@ -11,7 +11,7 @@
  *   them; the storage report counts each repository that way (a layer shared by two
  *   repositories counts in both) beside the bytes the blob store really holds.
  */
-import { invalidInput } from '../domain/errors.js';
+import { invalidInput, isRegistryError } from '../domain/errors.js';
 import { layerHistory } from '../domain/image-history.js';
 import { Lru } from '../domain/lru.js';
 import { parseRepoName, parseTag, parseUsername, type ImageId, type RepoName, type Tag } from '../domain/names.js';
@@ -47,8 +47,8 @@ export interface RepoListing {
 export interface TagRow {
   tag: Tag;
   imageId: ImageId;
-  /** Bytes of the image's layers and its ancestors'. */
-  size: number;
+  /** Bytes of the image's layers and its ancestors' (null: the image is missing, see fsck). */
+  size: number | null;
   /** ISO time of the push that set the tag (null: not recorded). */
   pushedAt: string | null;
   /** Who set the tag (null: not recorded, e.g. a push before pushers were kept). */
@@ -274,11 +274,19 @@ export class CatalogService {
     return known;
   }
 
-  private async imageSize(id: ImageId): Promise<number> {
+  /** null when the image is not there (a tag fsck would call dangling): the page still shows. */
+  private async imageSize(id: ImageId): Promise<number | null> {
     let size = this.imageSizes.get(id);
     if (size === undefined) {
+      let ancestry: readonly ImageId[];
+      try {
+        ancestry = await this.images.getAncestry(id);
+      } catch (err) {
+        if (isRegistryError(err, 'NOT_FOUND') || isRegistryError(err, 'IMAGE_INCOMPLETE')) return null;
+        throw err;
+      }
       size = 0;
-      for (const ancestor of await this.images.getAncestry(id)) size += (await this.images.find(ancestor))?.layer?.size ?? 0;
+      for (const ancestor of ancestry) size += (await this.images.find(ancestor))?.layer?.size ?? 0;
       this.imageSizes.set(id, size);
     }
     return size;

@@ -184,6 +184,17 @@ describe('web UI over HTTP', () => {
     assert.equal(rows.length, 500);
     assert.deepEqual(rows.slice(0, 3), ['t499', 't498', 't497'], 'newest first');
   });
+  test('a tag whose image is missing (what fsck calls dangling) does not break the page', async () => {
+    const name = parseRepoPath('alice/dangling');
+    const record = await srv.running.services.repos.ensure(name);
+    const info: ClientInfo = { last_update: 1_700_000_000, docker_version: null, docker_go_version: null, arch: 'amd64', os: 'linux', kernel: null };
+    await srv.running.services.meta.putTag(name, parseTag('gone'), { imageId: 'ab'.repeat(32) as never, info }, { ...record, lastTagInfo: info });
+    const page = await get(srv, '/-/r/alice/dangling');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<td class="num"><span class="muted">unknown<\/span><\/td>/);
+    assert.equal((await get(srv, '/-/r/alice/dangling/tags/gone')).status, 404);
+  });
+
   test('the repository list comes 50 to a page, with links to the next and previous pages; private ones are not counted', async () => {
     for (let i = 0; i < 61; i++) {
       await srv.running.services.repos.setProperties(parseRepoPath(`pages/repo-${String(i).padStart(2, '0')}`), { access: i === 60 ? 'private' : 'public', description: 'paged' });
