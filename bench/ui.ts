@@ -11,7 +11,8 @@
  *
  *   npm run bench:ui
  *
- * Environment: BENCH_UI_SAMPLES (requests per row, default 200).
+ * Environment: BENCH_UI_SAMPLES (requests per row, default 200), BENCH_UI_PROF=<dir> (the
+ * server writes a V8 CPU profile there when it stops: node --cpu-prof).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -86,7 +87,7 @@ const server = spawnBuiltServer(
     REGISTRY_STANDALONE: 'false',
     REGISTRY_LOG_LEVEL: 'silent',
   },
-  { stdio: ['ignore', 'inherit', 'inherit'] },
+  { nodeArgs: process.env.BENCH_UI_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_UI_PROF] : [], stdio: ['ignore', 'inherit', 'inherit'] },
 );
 const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
 const rows: string[] = [];

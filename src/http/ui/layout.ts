@@ -7,7 +7,7 @@ import type { RepoName } from '../../domain/names.js';
 import type { UserRecord } from '../../domain/records.js';
 import { humanBytes } from '../../domain/units.js';
 import { CSRF_FIELD } from '../web-session.js';
-import { html, type Html } from './html.js';
+import { html, toBytes, type Html } from './html.js';
 import type { StaticAssets } from './static.js';
 
 /** What every page needs to know about the request. */
@@ -29,14 +29,15 @@ export interface PageOptions {
   notice?: string | null;
 }
 
-export function layout(view: View, options: PageOptions): string {
+/** The whole page, as UTF-8 bytes. */
+export function layout(view: View, options: PageOptions): Buffer {
   const { user, assets } = view;
   const account = user
     ? html`<span>Signed in as <strong>${user.name}</strong></span>
         ${user.admin && html`<a href="/-/admin">Admin</a>`}
         ${postForm(view, '/-/logout', html`<button type="submit">Log out</button>`, 'inline')}`
     : html`<a href="${loginHref(view.here)}">Log in</a>`;
-  return html`<!doctype html>
+  return toBytes(html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -63,7 +64,7 @@ ${options.body}
 <p id="copy-status" class="sr-only" role="status" aria-live="polite"></p>
 </body>
 </html>
-`.text;
+`);
 }
 
 /** A POST form carrying the CSRF token. */

@@ -5,7 +5,7 @@ import type { AccountView } from '../../../services/console.js';
 import type { FsckReport } from '../../../services/fsck.js';
 import type { GcReport } from '../../../services/gc.js';
 import { barChart } from '../charts.js';
-import { html, type Html } from '../html.js';
+import { each, html, type Html } from '../html.js';
 import { bytes, plural, postForm, repoPath, shortId, time, type PageOptions, type View } from '../layout.js';
 
 const CRUMBS = html`<nav class="crumbs" aria-label="Breadcrumb"><a href="/-/admin">Admin</a></nav>`;
@@ -180,7 +180,7 @@ ${
   html`<table>
 <caption>${rows.length < storage.repositories.length ? `The ${rows.length} largest repositories` : 'Every repository'}, largest first</caption>
 <thead><tr><th scope="col">Repository</th><th scope="col" class="num">Tags</th><th scope="col" class="num">Size</th></tr></thead>
-<tbody>${rows.map((r) => html`<tr><th scope="row"><a href="${repoPath(r.name)}">${r.name.full}</a></th><td class="num">${r.tagCount}</td><td class="num">${bytes(r.size)}</td></tr>`)}</tbody>
+<tbody>${each(rows, (r) => html`<tr><th scope="row"><a href="${repoPath(r.name)}">${r.name.full}</a></th><td class="num">${r.tagCount}</td><td class="num">${bytes(r.size)}</td></tr>`)}</tbody>
 </table>`
 }`;
   return { title: 'Storage', body };

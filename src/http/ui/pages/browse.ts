@@ -7,13 +7,14 @@ import { humanBytes } from '../../../domain/units.js';
 import type { ImageHistoryView, RepoListing, RepoSummary, RepoView, TagRow } from '../../../services/catalog.js';
 import { MAX_DESCRIPTION } from '../../../services/catalog.js';
 import { barChart } from '../charts.js';
-import { html, type Html } from '../html.js';
+import { each, html, type Html } from '../html.js';
 import { bytes, plural, postForm, repoPath, shortId, tagPath, time, type PageOptions, type View } from '../layout.js';
 
 export function repositoryList(listing: RepoListing, notice: string | null): PageOptions {
   const searching = listing.query.trim() !== '';
   const title = searching ? `Search results for “${listing.query}”` : 'Repositories';
-  const rows = listing.items.map(
+  const rows = each(
+    listing.items,
     (repo) => html`<tr>
 <th scope="row"><a href="${repoPath(repo.name)}">${repo.name.full}</a>${privateBadge(repo)}</th>
 <td>${repo.description || html`<span class="muted">No description</span>`}</td>
@@ -50,7 +51,8 @@ export function repositoryPage(view: View, repo: RepoView, host: string, notice:
   const { summary, can } = repo;
   const name = summary.name;
   const path = repoPath(name);
-  const rows = repo.tags.map((row, i) => tagRow(name, row, i, host, can.untag));
+  // Rendered row by row as the page is written (see html.ts).
+  const rows = each(repo.tags, (row, i) => tagRow(name, row, i, host, can.untag));
   const body = html`<nav class="crumbs" aria-label="Breadcrumb"><a href="/">Repositories</a> / ${name.namespace}</nav>
 <h1>${name.full}${privateBadge(summary)}</h1>
 <p class="description">${summary.description || html`<span class="muted">No description</span>`}</p>
