@@ -33,10 +33,9 @@
 
 /** Advisory locks of the registry: pg_advisory_*(REGISTRY_LOCK_SPACE, key). */
 export const REGISTRY_LOCK_SPACE = 0x52_47_53_54; // 'RGST'
-/** Held (per transaction) while migrations run. */
+/** Held (per transaction) while migrations run. Locks (store/locks/postgres-locks.ts) use the
+ * single-bigint advisory lock space, which never meets this two-int4 one. */
 export const MIGRATION_LOCK = 1;
-/** Keys at or above this are for Locks (see store/locks/postgres-locks.ts). */
-export const FIRST_LOCK_KEY = 1000;
 
 export interface Migration {
   version: number;

@@ -45,10 +45,16 @@ export class PostgresMetadataStore implements MetadataStore {
     pool.on('error', (err) => this.options.onIdleError?.(err));
     try {
       const client = await pool.connect();
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken ??= err;
+      };
+      client.on('error', onError);
       try {
         await migrate(client);
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     } catch (err) {
       await pool.end().catch(() => {});
@@ -80,6 +86,13 @@ export class PostgresMetadataStore implements MetadataStore {
   private async tx<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.db.connect();
+      // A connection cut between two statements is reported to the next one (and the
+      // transaction fails), not thrown at the process.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken ??= err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(client);
@@ -89,7 +102,9 @@ export class PostgresMetadataStore implements MetadataStore {
         await client.query('ROLLBACK').catch(() => {});
         if (attempt >= ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A broken connection is closed instead of going back to the pool.
+        client.release(broken);
       }
     }
   }
