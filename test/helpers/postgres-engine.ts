@@ -124,21 +124,30 @@ async function probe(url: string): Promise<boolean> {
 /** One connection per server URL for creating and dropping schemas (connecting costs a fork). */
 const admins = new Map<string, Promise<pg.Client>>();
 
-function admin(url: string): Promise<pg.Client> {
-  let client = admins.get(url);
-  if (!client) {
+/** The socket of a pg client (unref'd while idle: it never keeps a test process alive). */
+function socketOf(client: pg.Client): { ref(): void; unref(): void } {
+  return (client as unknown as { connection: { stream: { ref(): void; unref(): void } } }).connection.stream;
+}
+
+/** Runs `sql` on the shared admin connection of `url`. */
+async function adminQuery(url: string, sql: string): Promise<void> {
+  let connecting = admins.get(url);
+  if (!connecting) {
     const c = new pg.Client({ connectionString: url });
     // The server may go away at the end of a run while this idle connection is open.
     c.on('error', () => admins.delete(url));
-    client = c.connect().then(() => {
-      // Never keeps a test process alive.
-      (c as unknown as { connection: { stream: { unref(): void } } }).connection.stream.unref();
-      return c;
-    });
-    admins.set(url, client);
-    client.catch(() => admins.delete(url));
+    connecting = c.connect().then(() => c);
+    admins.set(url, connecting);
+    connecting.catch(() => admins.delete(url));
   }
-  return client;
+  const client = await connecting;
+  // Referenced while a query is out, or the process could end with the query pending.
+  socketOf(client).ref();
+  try {
+    await client.query(sql);
+  } finally {
+    socketOf(client).unref();
+  }
 }
 
 /**
@@ -147,14 +156,14 @@ function admin(url: string): Promise<pg.Client> {
  */
 export async function newSchema(url: string): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
-  await (await admin(url)).query(`CREATE SCHEMA ${schema}`);
+  await adminQuery(url, `CREATE SCHEMA ${schema}`);
   const scoped = new URL(url);
   scoped.searchParams.set('options', `-c search_path=${schema}`);
   return {
     url: scoped.toString(),
     schema,
     async drop() {
-      await (await admin(url)).query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await adminQuery(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     },
   };
 }

@@ -140,7 +140,8 @@ describe('S3BlobStore on a RADOS Gateway', () => {
     const node = storeOn(store.bucket, { abandonAfterMs: 3600_000 });
     const writer = await upload(node, randomBytes(100));
     const started = await node.createWriter();
-    await new Promise<void>((resolve, reject) => started.stream.write(randomBytes(6 * 1024 * 1024), (err) => (err ? reject(err) : resolve())));
+    // More than one part (8 MiB by default): the multipart upload has begun.
+    await new Promise<void>((resolve, reject) => started.stream.write(randomBytes(9 * 1024 * 1024), (err) => (err ? reject(err) : resolve())));
     assert.deepEqual(await node.init(), { removedTemp: 0 });
     const left = await bucketContents(node);
     assert.equal(left.objects.length, 1, 'the finished upload is still there');
