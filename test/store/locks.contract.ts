@@ -23,6 +23,22 @@ export function latch(): { promise: Promise<void>; open(): void } {
   return { promise, open };
 }
 
+/**
+ * Starts a holder (`take` runs the given body under some lock) and resolves once the body
+ * is running; the body then waits until `release()`. `done` is what `take` resolves to.
+ */
+export async function holding<T>(take: (body: () => Promise<void>) => Promise<T>, onEnter: () => void = () => {}): Promise<{ release(): void; done: Promise<T> }> {
+  const hold = latch();
+  const entered = latch();
+  const done = take(async () => {
+    onEnter();
+    entered.open();
+    await hold.promise;
+  });
+  await Promise.race([entered.promise, done]);
+  return { release: hold.open, done };
+}
+
 export function locksContract(name: string, factory: () => Promise<LocksFixture>): void {
   describe(`Locks contract: ${name}`, () => {
     let fixture: LocksFixture;
@@ -43,22 +59,15 @@ export function locksContract(name: string, factory: () => Promise<LocksFixture>
       });
 
       it('a held key is refused at once (fn does not run); other keys are not; released, it can be taken again', async () => {
-        const hold = latch();
-        const entered = latch();
-        const first = locks.keyed('image-a', async () => {
-          entered.open();
-          await hold.promise;
-          return 'first';
-        });
-        await entered.promise;
+        const first = await holding((body) => locks.keyed('image-a', async () => (await body(), 'first')));
         assert.equal(await locks.isKeyHeld('image-a'), true);
         assert.equal(await locks.isKeyHeld('image-b'), false);
         let ran = false;
         assert.deepEqual(await locks.keyed('image-a', async () => (ran = true)), { acquired: false });
         assert.equal(ran, false);
         assert.deepEqual(await locks.keyed('image-b', async () => 'other'), { acquired: true, value: 'other' });
-        hold.open();
-        assert.deepEqual(await first, { acquired: true, value: 'first' });
+        first.release();
+        assert.deepEqual(await first.done, { acquired: true, value: 'first' });
         assert.equal(await locks.isKeyHeld('image-a'), false);
         assert.deepEqual(await locks.keyed('image-a', async () => 'again'), { acquired: true, value: 'again' });
       });
@@ -113,15 +122,10 @@ export function locksContract(name: string, factory: () => Promise<LocksFixture>
 
       it('exclusive waits for every shared holder; shared asking after it waits for it', async () => {
         const order: string[] = [];
-        const hold = latch();
-        const entered = latch();
-        const s1 = locks.shared(async () => {
-          order.push('s1 in');
-          entered.open();
-          await hold.promise;
-          order.push('s1 out');
-        });
-        await entered.promise;
+        const s1 = await holding(
+          (body) => locks.shared(async () => (await body(), order.push('s1 out'))),
+          () => order.push('s1 in'),
+        );
         const e = locks.exclusive(async () => {
           order.push('exclusive');
         });
@@ -131,8 +135,8 @@ export function locksContract(name: string, factory: () => Promise<LocksFixture>
         });
         await fixture.queued(2);
         assert.deepEqual(order, ['s1 in'], 'nothing else ran while s1 holds the gate');
-        hold.open();
-        await Promise.all([s1, e, s2]);
+        s1.release();
+        await Promise.all([s1.done, e, s2]);
         assert.deepEqual(order, ['s1 in', 's1 out', 'exclusive', 's2']);
       });
 

@@ -10,7 +10,7 @@ import { PostgresLocks } from '../../src/store/locks/postgres-locks.js';
 import { useEngines } from '../helpers/engines.js';
 import { eventually } from '../helpers/eventually.js';
 import { newSchema } from '../helpers/postgres-engine.js';
-import { latch, locksContract } from './locks.contract.js';
+import { holding, locksContract } from './locks.contract.js';
 
 const engines = useEngines({ s3: false });
 
@@ -68,17 +68,11 @@ describe('PostgresLocks across nodes', () => {
 
   it('a key one node holds is refused on another, which also sees it held', async () => {
     const [a, b] = [await node(), await node()];
-    const hold = latch();
-    const entered = latch();
-    const held = a.keyed('image-1', async () => {
-      entered.open();
-      await hold.promise;
-    });
-    await entered.promise;
+    const held = await holding((body) => a.keyed('image-1', body));
     assert.deepEqual(await b.keyed('image-1', async () => 'b'), { acquired: false });
     assert.equal(await b.isKeyHeld('image-1'), true);
-    hold.open();
-    await held;
+    held.release();
+    await held.done;
     assert.equal(await b.isKeyHeld('image-1'), false);
     assert.deepEqual(await b.keyed('image-1', async () => 'b'), { acquired: true, value: 'b' });
   });
@@ -86,32 +80,19 @@ describe('PostgresLocks across nodes', () => {
   it('garbage collection on one node waits for a write on another', async () => {
     const [a, b] = [await node(), await node()];
     const order: string[] = [];
-    const hold = latch();
-    const entered = latch();
-    const write = a.shared(async () => {
-      entered.open();
-      await hold.promise;
-      order.push('write done');
-    });
-    await entered.promise;
+    const write = await holding((body) => a.shared(async () => (await body(), order.push('write done'))));
     const gc = b.exclusive(async () => {
       order.push('gc');
     });
     await advisoryWaiters(schema.url, 1);
-    hold.open();
-    await Promise.all([write, gc]);
+    write.release();
+    await Promise.all([write.done, gc]);
     assert.deepEqual(order, ['write done', 'gc']);
   });
 
   it('a node that dies (its connections cut) releases what it held', async () => {
     const [a, b] = [await node(), await node()];
-    const entered = latch();
-    const never = latch();
-    const held = a.keyed('image-2', async () => {
-      entered.open();
-      await never.promise;
-    });
-    await entered.promise;
+    const held = await holding((body) => a.keyed('image-2', body));
     assert.equal(await b.isKeyHeld('image-2'), true);
     // What kill -9 of the node does to its sessions.
     const admin = new pg.Client({ connectionString: schema.url });
@@ -126,8 +107,8 @@ describe('PostgresLocks across nodes', () => {
     }
     await eventually(async () => assert.equal(await b.isKeyHeld('image-2'), false));
     assert.deepEqual(await b.keyed('image-2', async () => 'taken over'), { acquired: true, value: 'taken over' });
-    never.open();
-    await held.catch(() => {});
+    held.release();
+    await held.done.catch(() => {});
   });
 
   it('registries in different schemas do not share locks', async () => {
@@ -135,16 +116,10 @@ describe('PostgresLocks across nodes', () => {
     try {
       const [a, elsewhere] = [await node(), await node(other.url)];
       assert.notEqual(a.lockId('keyed', 'image-3'), elsewhere.lockId('keyed', 'image-3'));
-      const hold = latch();
-      const entered = latch();
-      const held = a.keyed('image-3', async () => {
-        entered.open();
-        await hold.promise;
-      });
-      await entered.promise;
+      const held = await holding((body) => a.keyed('image-3', body));
       assert.deepEqual(await elsewhere.keyed('image-3', async () => 'mine'), { acquired: true, value: 'mine' });
-      hold.open();
-      await held;
+      held.release();
+      await held.done;
     } finally {
       await other.drop();
     }

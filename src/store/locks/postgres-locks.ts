@@ -20,6 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { openPool, withClient } from '../pg-pool.js';
 import type { Keyed, Locks } from './locks.js';
 
 export interface PostgresLocksOptions {
@@ -39,16 +40,10 @@ export class PostgresLocks implements Locks {
   ) {}
 
   async open(): Promise<void> {
-    const pool = new pg.Pool({ connectionString: this.url, max: this.options.maxConnections ?? 50 });
-    pool.on('error', (err) => this.options.onIdleError?.(err));
-    try {
+    this.pool = await openPool(this.url, this.options.maxConnections ?? 50, this.options.onIdleError, async (pool) => {
       const { rows } = await pool.query<{ schema: string }>('SELECT current_schema() AS schema');
       this.namespace = rows[0]?.schema ?? '';
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    this.pool = pool;
+    });
   }
 
   async close(): Promise<void> {
@@ -72,31 +67,16 @@ export class PostgresLocks implements Locks {
    * Takes a connection, runs `acquire` on it; if that returns true, runs `fn` and unlocks.
    * A connection whose unlock failed is thrown away (its session, and so its lock, ends).
    */
-  private async hold<T>(acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
-    const client = await this.db.connect();
-    let broken: Error | undefined;
-    // A session cut while the lock is held (server restart, terminated backend) is reported
-    // here, not thrown at the process; the lock is gone with it.
-    const onError = (err: Error) => {
-      broken ??= err;
-    };
-    client.on('error', onError);
-    try {
+  private hold<T>(acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
+    // A cut session (the lock is gone with it) is reported by withClient, not thrown.
+    return withClient(this.db, async (client, discard) => {
       if (!(await acquire(client))) return { acquired: false };
       try {
         return { acquired: true, value: await fn() };
       } finally {
-        await client.query(unlock, [id]).catch((err: Error) => {
-          broken = err;
-        });
+        await client.query(unlock, [id]).catch(discard);
       }
-    } catch (err) {
-      broken ??= err as Error;
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   }
 
   keyed<T>(key: string, fn: () => Promise<T>): Promise<Keyed<T>> {
@@ -120,22 +100,20 @@ export class PostgresLocks implements Locks {
     return rows.length > 0;
   }
 
-  async shared<T>(fn: () => Promise<T>): Promise<T> {
-    const id = this.lockId('gate', 'write');
-    const held = await this.hold(
-      async (client) => (await client.query('SELECT pg_advisory_lock_shared($1::bigint)', [id]), true),
-      'SELECT pg_advisory_unlock_shared($1::bigint)',
-      id,
-      fn,
-    );
-    return (held as { value: T }).value;
+  shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate('_shared', fn);
   }
 
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate('', fn);
+  }
+
+  /** Waits for the write gate in one mode (pg_advisory_lock_shared or pg_advisory_lock), runs `fn`. */
+  private async gate<T>(mode: '_shared' | '', fn: () => Promise<T>): Promise<T> {
     const id = this.lockId('gate', 'write');
     const held = await this.hold(
-      async (client) => (await client.query('SELECT pg_advisory_lock($1::bigint)', [id]), true),
-      'SELECT pg_advisory_unlock($1::bigint)',
+      async (client) => (await client.query(`SELECT pg_advisory_lock${mode}($1::bigint)`, [id]), true),
+      `SELECT pg_advisory_unlock${mode}($1::bigint)`,
       id,
       fn,
     );

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
 import type { MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
+import { openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
 
 type Client = pg.PoolClient;
@@ -40,27 +41,11 @@ export class PostgresMetadataStore implements MetadataStore {
   ) {}
 
   async open(): Promise<void> {
-    const pool = new pg.Pool({ connectionString: this.url, max: this.options.maxConnections ?? 10 });
-    // An idle connection that breaks (server restart) must not crash the process.
-    pool.on('error', (err) => this.options.onIdleError?.(err));
-    try {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      const onError = (err: Error) => {
-        broken ??= err;
-      };
-      client.on('error', onError);
-      try {
+    this.pool = await openPool(this.url, this.options.maxConnections ?? 10, this.options.onIdleError, (pool) =>
+      withClient(pool, async (client) => {
         await migrate(client);
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
-    }
-    this.pool = pool;
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -85,26 +70,20 @@ export class PostgresMetadataStore implements MetadataStore {
   /** Runs `fn` in one transaction on one connection; retried on deadlock/serialization failure. */
   private async tx<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.db.connect();
-      // A connection cut between two statements is reported to the next one (and the
-      // transaction fails), not thrown at the process.
-      let broken: Error | undefined;
-      const onError = (err: Error) => {
-        broken ??= err;
-      };
-      client.on('error', onError);
       try {
-        await client.query('BEGIN');
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
+        return await withClient(this.db, async (client) => {
+          try {
+            await client.query('BEGIN');
+            const result = await fn(client);
+            await client.query('COMMIT');
+            return result;
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => {});
+            throw err;
+          }
+        });
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
         if (attempt >= ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
-      } finally {
-        client.off('error', onError);
-        // A broken connection is closed instead of going back to the pool.
-        client.release(broken);
       }
     }
   }
