@@ -47,6 +47,7 @@ export function createApp(deps: AppDeps): Koa {
     images: services.images,
     repos: services.repos,
     send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+    ...(config.s3_redirect && services.blobUrl ? { blobUrl: services.blobUrl } : {}),
   });
   addIndexRoutes(router, repoRoutes, {
     ...common,

@@ -32,12 +32,13 @@ import { UserService } from '../services/users.js';
 import { redactUrl } from '../services/webhooks.js';
 import { runClient } from '../client/commands.js';
 
-const SECRET_KEYS = new Set(['admin_password', 'metrics_token']);
+const SECRET_KEYS = new Set(['admin_password', 'metrics_token', 's3_secret_access_key', 'token_secret']);
 
 /** A config value as `config print` shows it: secrets masked, webhook credentials too. */
 function printable(key: string, value: unknown): string {
   if (SECRET_KEYS.has(key) && value) return '********';
   if (key === 'webhooks' && Array.isArray(value)) return JSON.stringify(value.map((url) => redactUrl(String(url))));
+  if (key === 'postgres_url' && value) return JSON.stringify(redactUrl(String(value)));
   return JSON.stringify(value);
 }
 

@@ -28,7 +28,12 @@ export interface RegistryRouteDeps {
   maxJsonBytes: number;
   /** How layers are sent (sendfile or streamed) and when a stalled download is cut off. */
   send: SendOptions;
+  /** s3_redirect: a presigned URL that GETs a blob from the object store. */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
 }
+
+/** How long a redirect's presigned URL can start a download. */
+const REDIRECT_URL_SECONDS = 600;
 
 /**
  * Adds the Registry API: `/v1/images/…` to `imageRouter` (app.ts matches only those paths
@@ -117,6 +122,14 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     ctx.res.setHeader('Content-Type', 'application/octet-stream');
     if (noneMatch(ctx.get('If-None-Match'), etag)) {
       ctx.status = 304;
+      return;
+    }
+    if (deps.blobUrl && ctx.method === 'GET') {
+      // The object store sends the bytes and answers a Range itself; the URL expires, so the
+      // redirect is never cached.
+      ctx.res.setHeader('Cache-Control', 'no-store');
+      ctx.res.setHeader('Location', await deps.blobUrl(layer.digest, REDIRECT_URL_SECONDS));
+      ctx.status = 307;
       return;
     }
     const ifRange = ctx.get('If-Range');
