@@ -18,6 +18,8 @@ import { HealthService } from './health.js';
 import { HubService } from './hub.js';
 import { ImageService } from './images.js';
 import { JwtService } from './jwt.js';
+import { KeyRing } from './key-ring.js';
+import { OAuthService } from './oauth.js';
 import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
@@ -41,6 +43,10 @@ export interface Services {
   webhooks: WebhookService;
   /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
   hub: HubService;
+  /** OAuth 2 clients, consent, codes and tokens (the OAuth face, src/http/oauth/). */
+  oauth: OAuthService;
+  /** Keys for every signed thing, derived from `<storage_root>/secret`. */
+  keyRing: KeyRing;
   close(): Promise<void>;
 }
 
@@ -110,6 +116,13 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
+  const keyRing = new KeyRing(TokenService.loadSecret(config.storage_root));
+  const oauth = new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+  oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   webhooks.start();
   return {
     meta,
@@ -128,7 +141,10 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     events,
     webhooks,
     hub,
+    oauth,
+    keyRing,
     async close() {
+      await oauth.stop();
       await webhooks.stop();
       await meta.close();
     },
