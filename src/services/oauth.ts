@@ -26,7 +26,7 @@ import OAuth2Server from '@node-oauth/oauth2-server';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import type { OAuthClientRecord, OAuthGrantRecord, OAuthScope, OAuthTokenRecord, UserRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
-import { sameText } from './key-ring.js';
+import { safeEqual } from './keyring.js';
 import type { UserService } from './users.js';
 
 /** Every scope, with what the consent page says it allows. */
@@ -324,7 +324,7 @@ export class OAuthService {
     getClient: async (clientId, clientSecret) => {
       if (!clientSecret || !CLIENT_ID.test(clientId)) return null;
       const client = await this.meta.getOAuthClient(clientId);
-      if (!client || !sameText(client.secretHash, hashSecret(clientSecret))) return null;
+      if (!client || !safeEqual(hashSecret(clientSecret), client.secretHash)) return null;
       return { id: client.id, redirectUris: client.redirectUris, grants: GRANTS };
     },
 

@@ -18,7 +18,7 @@ import { HealthService } from './health.js';
 import { HubService } from './hub.js';
 import { ImageService } from './images.js';
 import { JwtService } from './jwt.js';
-import { KeyRing } from './key-ring.js';
+import { KeyRing } from './keyring.js';
 import { OAuthService } from './oauth.js';
 import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';

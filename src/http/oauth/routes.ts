@@ -22,7 +22,7 @@ import { isRegistryError, RegistryError } from '../../domain/errors.js';
 import type { UserRecord } from '../../domain/records.js';
 import type { AccessService } from '../../services/access.js';
 import { numericId } from '../../services/jwt.js';
-import type { KeyRing } from '../../services/key-ring.js';
+import type { KeyRing } from '../../services/keyring.js';
 import { AuthorizeError, OAuthService, withQuery, type AuthorizeParams, type AuthorizeRequest } from '../../services/oauth.js';
 import type { TokenService } from '../../services/tokens.js';
 import type { UserService } from '../../services/users.js';

@@ -33,12 +33,12 @@ export class KeyRing {
 
   /** Is `signature` the signature of `data` under `label`'s key? Constant time. */
   verify(label: string, data: string, signature: string): boolean {
-    return sameText(this.sign(label, data), signature);
+    return safeEqual(signature, this.sign(label, data));
   }
 }
 
 /** Constant-time comparison of two strings (false when the lengths differ). */
-export function sameText(expected: string, given: string): boolean {
+export function safeEqual(given: string, expected: string): boolean {
   const a = Buffer.from(expected);
   const b = Buffer.from(given);
   return a.length === b.length && timingSafeEqual(a, b);
