@@ -12,8 +12,8 @@
  *   (each refresh gives a new pair; the old refresh token is retired), and a retired
  *   refresh token that comes back revokes its grant. A user lists and revokes the apps
  *   they authorized (all grants of a client at once).
- * - **Tokens** are random (`oat_…` access, `ort_…` refresh, `oac_…` code); the store keeps
- *   their SHA-256 only, as it keeps the client secrets'. An access token stops working when
+ * - **Tokens** are random (`oat_…` access, `ort_…` refresh, `oac_…` code; client secrets
+ *   64 hex digits); the store keeps their SHA-256 only. An access token stops working when
  *   it expires, when its grant is revoked, when its client is removed, and when its user
  *   is disabled or deleted.
  *
@@ -153,7 +153,9 @@ export class OAuthService {
       throw invalidInput('Give 1 to 20 redirect URIs');
     }
     const uris = redirectUris.map(checkRedirectUri);
-    const secret = randomToken('ocs_');
+    // Hex only: RFC 6749 §2.3.1 has clients form-encode the secret inside Basic, and some
+    // (oauth4webapi) escape even `-` and `_`; hex needs no escaping at all.
+    const secret = randomBytes(32).toString('hex');
     const client: OAuthClientRecord = {
       id: randomBytes(16).toString('hex'),
       name: name.trim(),
@@ -257,7 +259,7 @@ export class OAuthService {
   async revokeToken(clientId: string, token: string): Promise<void> {
     const record = await this.meta.getOAuthToken(hashSecret(token));
     if (!record || record.clientId !== clientId) return;
-    if (record.kind === 'refresh') await this.meta.revokeOAuthGrant(record.user, record.grantId, new Date().toISOString());
+    if (record.kind === 'refresh') await this.revokeGrant(record);
     else await this.meta.deleteOAuthToken(record.hash);
   }
 
@@ -286,9 +288,14 @@ export class OAuthService {
     const at = new Date().toISOString();
     let revoked = 0;
     for (const grant of await collect(this.meta.listOAuthGrants(user))) {
-      if (grant.clientId === clientId && !grant.revokedAt && (await this.meta.revokeOAuthGrant(user, grant.id, at))) revoked += 1;
+      if (grant.clientId === clientId && !grant.revokedAt && (await this.meta.revokeOAuthGrant(grant, at))) revoked += 1;
     }
     if (revoked === 0) throw notFound('You have not authorized this application');
+  }
+
+  /** Revokes the grant a code or token belongs to (see OAuthStore.revokeOAuthGrant). */
+  private revokeGrant(of: { user: string; grantId: string; clientId: string }): Promise<boolean> {
+    return this.meta.revokeOAuthGrant({ id: of.grantId, user: of.user, clientId: of.clientId }, new Date().toISOString());
   }
 
   // ── housekeeping ──────────────────────────────────────────────────────────────────
@@ -321,7 +328,10 @@ export class OAuthService {
     generateRefreshToken: async () => randomToken('ort_'),
 
     // Every client is confidential: without its secret there is no client.
-    getClient: async (clientId, clientSecret) => {
+    // Basic credentials arrive form-encoded (RFC 6749 §2.3.1); ids and secrets are hex.
+    getClient: async (rawId, rawSecret) => {
+      const clientId = formDecode(rawId);
+      const clientSecret = rawSecret ? formDecode(rawSecret) : '';
       if (!clientSecret || !CLIENT_ID.test(clientId)) return null;
       const client = await this.meta.getOAuthClient(clientId);
       if (!client || !safeEqual(hashSecret(clientSecret), client.secretHash)) return null;
@@ -333,7 +343,7 @@ export class OAuthService {
       if (!record) return null;
       if (record.usedAt !== null) {
         // A code that comes back: whoever holds it now, the tokens it gave are not safe.
-        await this.meta.revokeOAuthGrant(record.user, record.grantId, new Date().toISOString());
+        await this.revokeGrant(record);
         return null;
       }
       const subject: Subject = { username: record.user, grantId: record.grantId };
@@ -354,7 +364,7 @@ export class OAuthService {
       const before = await this.meta.useOAuthCode(hashSecret(code.authorizationCode), new Date().toISOString());
       if (!before) return false;
       if (before.usedAt !== null) {
-        await this.meta.revokeOAuthGrant(before.user, before.grantId, new Date().toISOString());
+        await this.revokeGrant(before);
         return false;
       }
       return true;
@@ -368,7 +378,7 @@ export class OAuthService {
       if (!record || record.kind !== 'refresh') return null;
       if (record.rotatedAt) {
         // A retired refresh token is back: someone kept a copy. End the whole grant.
-        await this.meta.revokeOAuthGrant(record.user, record.grantId, new Date().toISOString());
+        await this.revokeGrant(record);
         return null;
       }
       const subject: Subject = { username: record.user, grantId: record.grantId };
@@ -386,7 +396,7 @@ export class OAuthService {
       const hash = hashSecret(token.refreshToken);
       if (await this.meta.rotateOAuthToken(hash, new Date().toISOString())) return true;
       const record = await this.meta.getOAuthToken(hash);
-      if (record) await this.meta.revokeOAuthGrant(record.user, record.grantId, new Date().toISOString());
+      if (record) await this.revokeGrant(record);
       return false;
     },
 
@@ -444,6 +454,15 @@ function parseScopes(raw: string | undefined): OAuthScope[] | null {
   if (names.size === 0) return [...DEFAULT_SCOPES];
   if (![...names].every(isScope)) return null;
   return (Object.keys(OAUTH_SCOPES) as OAuthScope[]).filter((s) => names.has(s));
+}
+
+/** A form-encoded value decoded; a value that does not decode is kept as it is. */
+function formDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
+  }
 }
 
 function checkRedirectUri(value: unknown): string {

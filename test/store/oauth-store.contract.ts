@@ -145,9 +145,8 @@ export function oauthStoreContract(name: string, factory: MetadataStoreFactory):
         const kept = makeToken(keep, 'access');
         await store.issueOAuthTokens(grant, tokens);
         await store.issueOAuthTokens(keep, [kept]);
-        assert.equal(await store.revokeOAuthGrant('alice', grant.id, T1), true);
-        assert.equal(await store.revokeOAuthGrant('alice', grant.id, T1), false, 'already revoked');
-        assert.equal(await store.revokeOAuthGrant('alice', hex(16), T1), false, 'unknown grant');
+        assert.equal(await store.revokeOAuthGrant(grant, T1), true);
+        assert.equal(await store.revokeOAuthGrant(grant, T1), false, 'already revoked');
         for (const token of tokens) assert.equal(await store.getOAuthToken(token.hash), null);
         assert.deepEqual(await store.getOAuthGrant('alice', grant.id), { ...grant, revokedAt: T1 });
         assert.deepEqual(await store.getOAuthToken(kept.hash), kept, 'another grant keeps its tokens');
@@ -157,12 +156,22 @@ export function oauthStoreContract(name: string, factory: MetadataStoreFactory):
         assert.deepEqual(await store.getOAuthGrant('alice', grant.id), { ...grant, revokedAt: T1 }, 'the grant stays revoked');
       });
 
+      it('revoking an unknown grant (a code exchange still in flight) leaves it revoked: its tokens are refused later', async () => {
+        const grant = makeGrant();
+        assert.equal(await store.revokeOAuthGrant(grant, T1), false);
+        assert.deepEqual(await store.getOAuthGrant('alice', grant.id), { ...grant, scopes: [], createdAt: T1, revokedAt: T1 });
+        const token = makeToken(grant, 'access');
+        assert.equal(await store.issueOAuthTokens(grant, [token]), false);
+        assert.equal(await store.getOAuthToken(token.hash), null);
+        assert.equal(await store.revokeOAuthGrant(grant, T1), false);
+      });
+
       it('tokens issued while a revocation runs are deleted by it or refused, never left behind', async () => {
         const grant = makeGrant();
         await store.issueOAuthTokens(grant, [makeToken(grant, 'refresh')]);
         const late = Array.from({ length: 10 }, () => makeToken(grant, 'access'));
         const issued = late.map((token) => store.issueOAuthTokens(grant, [token]));
-        await store.revokeOAuthGrant('alice', grant.id, T1);
+        await store.revokeOAuthGrant(grant, T1);
         await Promise.all(issued);
         for (const token of late) assert.equal(await store.getOAuthToken(token.hash), null);
       });
@@ -200,7 +209,7 @@ export function oauthStoreContract(name: string, factory: MetadataStoreFactory):
       assert.deepEqual(await reopened.getOAuthCode(code.hash), code);
       assert.deepEqual(await reopened.getOAuthGrant('alice', grant.id), grant);
       assert.deepEqual(await reopened.getOAuthToken(token.hash), token);
-      assert.equal(await reopened.revokeOAuthGrant('alice', grant.id, T1), true, 'the grant still knows its tokens');
+      assert.equal(await reopened.revokeOAuthGrant(grant, T1), true, 'the grant still knows its tokens');
       assert.equal(await reopened.getOAuthToken(token.hash), null);
     });
   });

@@ -52,6 +52,7 @@ export interface OAuthRouteDeps {
 export const OAUTH_PREFIX = '/api/v1.1/';
 const AUTHORIZE = '/api/v1.1/o/authorize/';
 const FORM_LIMIT = 16 * 1024;
+const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
 /** The authorization request's parameters, carried through the consent form. */
 const AUTHORIZE_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'scope', 'state', 'code_challenge', 'code_challenge_method'];
 
@@ -149,11 +150,17 @@ export function oauthRoutes(deps: OAuthRouteDeps): Middleware {
   // ── tokens (JSON) ─────────────────────────────────────────────────────────────────
   router.post(slash('/api/v1.1/o/token'), oauthErrors(), async (ctx) => {
     const form = (await readForm(ctx, FORM_LIMIT)) ?? {};
+    // The library knows the password and client_credentials grants too; this server does not.
+    if (form.grant_type && !SUPPORTED_GRANTS.has(form.grant_type)) {
+      throw new OAuth2Server.UnsupportedGrantTypeError('Unsupported grant type: use authorization_code or refresh_token');
+    }
     const request = new OAuth2Server.Request({ method: ctx.method, headers: ctx.headers as Record<string, string>, query: {}, body: form });
     const response = new OAuth2Server.Response();
     await server.token(request, response);
     for (const [name, value] of Object.entries(response.headers ?? {})) ctx.res.setHeader(name, value);
-    ok(ctx, 200, response.body);
+    // The library derives expires_in from the expiry time, rounded down (3599, or 0 and
+    // then left out for a 1-second token): the lifetime just given is the configured one.
+    ok(ctx, 200, { ...response.body, expires_in: oauth.options.accessTokenTtlSeconds });
   });
 
   router.post(slash('/api/v1.1/o/revoke_token'), oauthErrors(), async (ctx) => {

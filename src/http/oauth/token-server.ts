@@ -9,11 +9,15 @@
  * tokens). Its authorization endpoint is not used: the consent page needs our login,
  * session and CSRF, and its error redirects drop a redirect_uri's own query string.
  *
- * One change to its rules: a token request whose redirect_uri differs from the
- * authorization request's is `invalid_grant` (RFC 6749 §5.2), not `invalid_request`.
+ * Two changes to its rules, in subclasses of its grants:
+ * - a token request whose redirect_uri differs from the authorization request's is
+ *   `invalid_grant` (RFC 6749 §5.2), not `invalid_request`;
+ * - a refresh asking for a wider scope is refused before the refresh token is spent (the
+ *   library rotated it first, so a client's mistake cost it the whole grant).
  */
 import OAuth2Server from '@node-oauth/oauth2-server';
 import AuthorizationCodeGrantType from '@node-oauth/oauth2-server/lib/grant-types/authorization-code-grant-type.js';
+import RefreshTokenGrantType from '@node-oauth/oauth2-server/lib/grant-types/refresh-token-grant-type.js';
 import type { OAuthOptions, TokenEndpointModel } from '../../services/oauth.js';
 
 class CodeGrant extends AuthorizationCodeGrantType {
@@ -25,6 +29,15 @@ class CodeGrant extends AuthorizationCodeGrantType {
   }
 }
 
+class RefreshGrant extends RefreshTokenGrantType {
+  override async handle(request: OAuth2Server.Request, client: OAuth2Server.Client): Promise<OAuth2Server.Token> {
+    const token = await this.getRefreshToken(request, client);
+    const scope = this.getScope(request, token);
+    await this.revokeToken(token);
+    return this.saveToken(token.user, client, scope);
+  }
+}
+
 export function tokenServer(model: TokenEndpointModel, options: OAuthOptions): OAuth2Server {
   return new OAuth2Server({
     model: model as OAuth2Server.RefreshTokenModel,
@@ -33,6 +46,9 @@ export function tokenServer(model: TokenEndpointModel, options: OAuthOptions): O
     // `username` in the answer (see OAuthService.model.saveToken).
     allowExtendedTokenAttributes: true,
     alwaysIssueNewRefreshToken: true,
-    extendedGrantTypes: { authorization_code: CodeGrant as unknown as typeof OAuth2Server.AbstractGrantType },
+    extendedGrantTypes: {
+      authorization_code: CodeGrant as unknown as typeof OAuth2Server.AbstractGrantType,
+      refresh_token: RefreshGrant as unknown as typeof OAuth2Server.AbstractGrantType,
+    },
   });
 }

@@ -486,16 +486,18 @@ export class LevelMetadataStore implements MetadataStore {
     });
   }
 
-  revokeOAuthGrant(user: string, id: string, at: string): Promise<boolean> {
+  revokeOAuthGrant(ref: Pick<OAuthGrantRecord, 'id' | 'user' | 'clientId'>, at: string): Promise<boolean> {
+    const { id, user } = ref;
     return this.queue.run(`oauthgrant:${id}`, async () => {
       const grant = await this.get<OAuthGrantRecord>(keys.oauthGrant(user, id));
-      if (!grant || grant.revokedAt) return false;
-      const ops: Op[] = [{ type: 'put', key: keys.oauthGrant(user, id), value: { ...grant, revokedAt: at } }];
+      if (grant?.revokedAt) return false;
+      const revoked: OAuthGrantRecord = grant ? { ...grant, revokedAt: at } : { id, user, clientId: ref.clientId, scopes: [], createdAt: at, revokedAt: at };
+      const ops: Op[] = [{ type: 'put', key: keys.oauthGrant(user, id), value: revoked }];
       for await (const key of this.db.keys(ranges.oauthGrantTokens(id))) {
         ops.push({ type: 'del', key }, { type: 'del', key: keys.oauthToken(lastPart(key)) });
       }
       await this.batch(ops);
-      return true;
+      return grant !== null;
     });
   }
 

@@ -167,10 +167,12 @@ export interface OAuthStore {
   /** Deletes one token; false when it was not there. */
   deleteOAuthToken(hash: string): Promise<boolean>;
   /**
-   * Marks a grant revoked at `at` and deletes all its tokens, atomically. False when the
-   * grant is unknown or was revoked already.
+   * Marks a grant revoked at `at` and deletes all its tokens, atomically; true when this
+   * call revoked it. An unknown grant is written as revoked (scopes empty), so that tokens
+   * a code exchange still in flight would give it are refused: false, as for a grant that
+   * was revoked already.
    */
-  revokeOAuthGrant(user: string, id: string, at: string): Promise<boolean>;
+  revokeOAuthGrant(grant: Pick<OAuthGrantRecord, 'id' | 'user' | 'clientId'>, at: string): Promise<boolean>;
   /**
    * Deletes codes and tokens that expired before `before` (ISO time); returns how many.
    * Grants stay (revoked ones as tombstones, live ones until the user revokes them).
