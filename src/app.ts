@@ -63,6 +63,9 @@ export function createApp(deps: AppDeps): Koa {
     gc: services.gc,
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
+    users: services.users,
+    oauth: services.oauth,
+    maxJsonBytes: config.max_json_bytes,
   });
   repoRoutes.mount(router);
 

@@ -50,6 +50,14 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** The metadata store is held by another process (a running registry: LevelDB's lock). */
+export class StoreInUseError extends Error {
+  constructor(readonly location: string) {
+    super(`the metadata database in ${location} is in use by another process (one registry process per storage root)`);
+    this.name = 'StoreInUseError';
+  }
+}
+
 /** Opens the stores only (for CLI commands that need no HTTP). */
 export async function openStores(config: Config, logger: Logger): Promise<{ meta: MetadataStore; blobs: FsBlobStore }> {
   const blobs = new FsBlobStore(config.storage_root);
@@ -60,7 +68,7 @@ export async function openStores(config: Config, logger: Logger): Promise<{ meta
     await meta.open();
   } catch (err) {
     if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
-      throw new Error(`the metadata database in ${blobs.paths.db} is in use by another process (one registry process per storage root)`);
+      throw new StoreInUseError(blobs.paths.db);
     }
     throw err;
   }

@@ -100,6 +100,21 @@ export class UserService {
     });
   }
 
+  /**
+   * An operator sets an account's password (CLI `user add|passwd`, the admin API): the
+   * e-mail and the admin flag are kept unless given (default e-mail `NAME@localhost`);
+   * `admin: true` makes it an admin, never the reverse; `mustExist` refuses a new account.
+   */
+  async setAccount(input: { username: unknown; password: unknown; email?: unknown; admin?: unknown; mustExist?: boolean }): Promise<{ result: 'created' | 'updated'; admin: boolean }> {
+    const name = typeof input.username === 'string' ? input.username : '';
+    const existing = await this.get(name);
+    if (input.mustExist && !existing) throw notFound(`No such user: ${name}`);
+    const admin = input.admin === true || (existing?.admin ?? false);
+    const email = input.email ?? existing?.email ?? `${name}@localhost`;
+    const result = await this.upsert({ username: input.username, password: input.password, email, admin });
+    return { result, admin };
+  }
+
   /** Ensures the configured first admin exists; an existing account is left as it is. */
   async ensureAdmin(name: string, password: string, email: string): Promise<boolean> {
     if (await this.meta.getUser(parseUsername(name))) return false;
