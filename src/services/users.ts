@@ -38,6 +38,12 @@ const PROFILE_FIELDS: ReadonlyArray<readonly [string, keyof UserProfile, number]
   ['url', 'url', 255],
 ];
 
+/** A user's profile with every field present (unset ones empty), for the faces that show it. */
+export function profileOf(user: UserRecord): Required<UserProfile> {
+  const p = user.profile ?? {};
+  return { fullName: p.fullName ?? '', location: p.location ?? '', company: p.company ?? '', url: p.url ?? '' };
+}
+
 export class UserService {
   private readonly verified = new Map<string, { hash: string; until: number }>();
   /** Serialises account writes: name and e-mail uniqueness are checked then written. */

@@ -25,7 +25,7 @@ import { numericId } from '../../services/jwt.js';
 import type { KeyRing } from '../../services/keyring.js';
 import { AuthorizeError, OAuthService, withQuery, type AuthorizeParams, type AuthorizeRequest } from '../../services/oauth.js';
 import type { TokenService } from '../../services/tokens.js';
-import type { UserService } from '../../services/users.js';
+import { profileOf, type UserService } from '../../services/users.js';
 import { oauthBearer, parseAuthorization, resolvePrincipal } from '../authenticate.js';
 import { jsonBody, readForm } from '../body.js';
 import { CsrfGuard } from '../csrf.js';
@@ -70,14 +70,15 @@ export interface ProfileView {
 }
 
 function profileView(user: UserRecord, withPrivate: boolean): ProfileView {
+  const { fullName, location, company, url } = profileOf(user);
   return {
     user_id: numericId(`user:${user.name}`),
     username: user.name,
     email: withPrivate ? user.email : '',
-    full_name: user.profile?.fullName ?? '',
-    location: user.profile?.location ?? '',
-    company: user.profile?.company ?? '',
-    url: user.profile?.url ?? '',
+    full_name: fullName,
+    location,
+    company,
+    url,
     date_joined: user.createdAt,
     gravatar_email: '',
   };
