@@ -198,7 +198,7 @@ describe('[POST /api/v1.1/o/authorize/ + POST /api/v1.1/o/token/] the whole flow
     assert.match(wrong.html, /name="username"[^>]*value="alice"/, 'the user name stays filled in');
     const unknown = await browser.submit(wrong, { username: 'nobody_here', password: 'whatever-1' }, 'Authorize');
     assert.equal(unknown.status, 401);
-    const right = await browser.submit(unknown, { username: 'alice', password: ALICE.password }, 'Authorize');
+    const right = await browser.submit(unknown, { username: ' Alice ', password: ALICE.password }, 'Authorize');
     assert.equal(right.status, 302);
     const tokens = await exchange(app, start, new URL(right.location as string));
     assert.equal(tokens.username, 'alice');

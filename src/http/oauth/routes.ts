@@ -136,7 +136,8 @@ export function oauthRoutes(deps: OAuthRouteDeps): Middleware {
     if (!user) {
       if (!form.username || !form.password) return renderConsent(ctx, request, form, 401, { error: 'Log in to authorize the application.', username: form.username });
       try {
-        user = await users.authenticate(form.username, form.password, ctx.ip);
+        // Account names are lower case; people type them as they like.
+        user = await users.authenticate(form.username.trim().toLowerCase(), form.password, ctx.ip);
       } catch (err) {
         if (!isRegistryError(err)) throw err;
         if (typeof err.details.retryAfter === 'number') ctx.res.setHeader('Retry-After', String(err.details.retryAfter));
