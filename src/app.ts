@@ -5,9 +5,10 @@
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
-import { authenticate } from './http/authenticate.js';
+import { authenticate, oauthBearer } from './http/authenticate.js';
 import { requestMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
+import { OAUTH_PREFIX, oauthRoutes } from './http/oauth/routes.js';
 import { addOpsRoutes } from './http/routes/ops.js';
 import { addAdminRoutes } from './http/routes/admin.js';
 import { hubRoutes } from './http/routes/hub.js';
@@ -63,6 +64,9 @@ export function createApp(deps: AppDeps): Koa {
     gc: services.gc,
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
+    users: services.users,
+    oauth: services.oauth,
+    maxJsonBytes: config.max_json_bytes,
   });
   repoRoutes.mount(router);
 
@@ -74,7 +78,21 @@ export function createApp(deps: AppDeps): Koa {
   app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
   // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
   app.use(onlyUnder((path) => path.startsWith('/v2/'), hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
-  app.use(authenticate(services.users, services.tokens));
+  // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.
+  app.use(
+    onlyUnder(
+      (path) => path.startsWith(OAUTH_PREFIX),
+      oauthRoutes({
+        oauth: services.oauth,
+        users: services.users,
+        tokens: services.tokens,
+        access: services.access,
+        keyRing: services.keyRing,
+        maxJsonBytes: config.max_json_bytes,
+      }),
+    ),
+  );
+  app.use(authenticate(services.users, services.tokens, [oauthBearer(services.oauth)]));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -109,6 +109,9 @@ const KEYS = {
     300,
     'Sliding window of the login throttle: a refused account or address may log in again once its oldest counted failure is this old.',
   ),
+  oauth_code_ttl_seconds: key(int(1, 600), 60, 'Lifetime of an OAuth authorization code (single use; RFC 6749 advises at most 10 minutes).'),
+  oauth_access_token_ttl_seconds: key(int(1), 3600, 'Lifetime of an OAuth access token.'),
+  oauth_refresh_token_ttl_seconds: key(int(1), 30 * 24 * 3600, 'Lifetime of an OAuth refresh token (each refresh gives a new one).'),
 };
 
 type Keys = typeof KEYS;

@@ -1,6 +1,7 @@
 /**
- * Who is calling: reads `Authorization` once per request (Basic user:password, or an
- * Index token `Token signature=…`) and leaves the principal in ctx.state. Bad credentials
+ * Who is calling: reads `Authorization` once per request (Basic user:password, an Index
+ * token `Token signature=…`, or one of the extra `schemes`: OAuth `Bearer oat_…`) and
+ * leaves the principal in ctx.state. Bad credentials
  * are answered at once (401, or 403 for an inactive account), whatever the route;
  * no credentials make the caller anonymous. The ping routes never look. Password checks
  * are throttled per account and per client address (429 + Retry-After).
@@ -8,6 +9,7 @@
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../domain/errors.js';
 import { ANONYMOUS, type Principal } from '../services/access.js';
+import { OAuthService } from '../services/oauth.js';
 import type { TokenService } from '../services/tokens.js';
 import type { UserService } from '../services/users.js';
 import type { UserRecord } from '../domain/records.js';
@@ -24,13 +26,29 @@ export function actorOf(ctx: Context): string | null {
   return principal.kind === 'anonymous' ? null : principal.user?.name ?? null;
 }
 
-export function authenticate(users: UserService, tokens: TokenService) {
+/** A credential scheme besides Basic and Token (the OAuth face's Bearer tokens, …). */
+export interface AuthScheme {
+  /** Does this scheme read `Authorization: <scheme> <value>` (`scheme` lower-cased)? */
+  accepts(scheme: string, value: string): boolean;
+  /** The principal, or UNAUTHORIZED / INACTIVE_ACCOUNT. */
+  principal(value: string): Promise<Principal>;
+}
+
+export function authenticate(users: UserService, tokens: TokenService, schemes: readonly AuthScheme[] = []) {
   return async (ctx: Context, next: Next) => {
     const header = ctx.get('Authorization');
     if (header && !SKIP.has(ctx.path)) {
-      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens, ctx.ip);
+      (ctx.state as { principal?: Principal }).principal = await resolvePrincipal(header, users, tokens, ctx.ip, schemes);
     }
     await next();
+  };
+}
+
+/** OAuth access tokens (`Authorization: Bearer oat_…`): the user, within the token's scopes. */
+export function oauthBearer(oauth: OAuthService): AuthScheme {
+  return {
+    accepts: (scheme, value) => scheme === 'bearer' && OAuthService.isAccessToken(value),
+    principal: async (value) => ({ kind: 'oauth', ...(await oauth.authenticate(value)) }),
   };
 }
 
@@ -54,8 +72,16 @@ export async function basicUser(value: string, users: UserService, address: stri
   return users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
 }
 
-async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
+/** The principal behind an `Authorization` header (see authenticate). */
+export async function resolvePrincipal(
+  header: string,
+  users: UserService,
+  tokens: TokenService,
+  address: string,
+  schemes: readonly AuthScheme[] = [],
+): Promise<Principal> {
   const { scheme, value } = parseAuthorization(header);
+  for (const extra of schemes) if (extra.accepts(scheme, value)) return extra.principal(value);
   if (scheme === 'basic') return { kind: 'user', user: await basicUser(value, users, address) };
   if (scheme === 'token') {
     const claims = tokens.verify(value);
@@ -67,5 +93,5 @@ async function resolve(header: string, users: UserService, tokens: TokenService,
     }
     return { kind: 'token', user, repo: claims.repo, access: claims.access };
   }
-  throw new RegistryError('UNAUTHORIZED', 'Unsupported authorization scheme (use Basic or Token)');
+  throw new RegistryError('UNAUTHORIZED', `Unsupported authorization scheme (use Basic or Token${schemes.length > 0 ? ', or Bearer with an OAuth access token' : ''})`);
 }

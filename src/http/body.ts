@@ -181,3 +181,20 @@ export function jsonBody(limit: number) {
     return (await parse)(ctx, next);
   };
 }
+
+/**
+ * An `application/x-www-form-urlencoded` body (HTML forms, OAuth requests) as its fields,
+ * each given at most once (RFC 6749 §3.1: a repeated parameter is INVALID_INPUT). The body
+ * is read (at most `limit` bytes) whatever its type, so the connection stays usable; null
+ * when it is not a form.
+ */
+export async function readForm(ctx: Context, limit: number): Promise<Record<string, string> | null> {
+  const raw = await readRawBody(ctx, limit);
+  if (!ctx.is('application/x-www-form-urlencoded')) return null;
+  const fields: Record<string, string> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(raw.toString('utf8'))) {
+    if (name in fields) throw invalidInput(`Parameter ${name} is given more than once`);
+    fields[name] = value;
+  }
+  return fields;
+}

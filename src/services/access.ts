@@ -11,6 +11,10 @@
  *   still hold the rights when the token is used.
  * - Images belong to the repositories that list them or tag them (or an ancestor). An
  *   image is readable through any repository the caller may read that holds it.
+ * - An OAuth access token (oauth.ts) acts for its user within its scopes: repo_read →
+ *   read; repo_write → read, write, untag, delete; repository settings (admin) never.
+ *   Without a repo scope it reads what an anonymous caller may. Profiles: profile_read to
+ *   read, profile_write to change (the own profile only).
  * - Standalone mode (config) switches all of this off: everyone may do everything.
  *
  * Routes name the resource and the action; this answers by returning, or by throwing
@@ -18,7 +22,7 @@
  */
 import { RegistryError } from '../domain/errors.js';
 import type { ImageId, RepoName } from '../domain/names.js';
-import type { Permission, RepoRecord, UserRecord } from '../domain/records.js';
+import type { OAuthScope, Permission, RepoRecord, UserRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { TokenAccess } from './tokens.js';
 
@@ -29,7 +33,8 @@ export type ImageAction = 'read' | 'write';
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'user'; user: UserRecord }
-  | { kind: 'token'; user: UserRecord | null; repo: RepoName; access: TokenAccess };
+  | { kind: 'token'; user: UserRecord | null; repo: RepoName; access: TokenAccess }
+  | { kind: 'oauth'; user: UserRecord; scopes: readonly OAuthScope[]; clientId: string };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 
@@ -41,6 +46,15 @@ const TOKEN_ALLOWS: Record<RepoAction, TokenAccess[]> = {
   write: ['write'],
   untag: ['write', 'delete'],
   delete: ['delete'],
+  admin: [],
+};
+
+/** Which OAuth scopes allow an action (any one of them). */
+const OAUTH_ALLOWS: Record<RepoAction, OAuthScope[]> = {
+  read: ['repo_read', 'repo_write'],
+  write: ['repo_write'],
+  untag: ['repo_write'],
+  delete: ['repo_write'],
   admin: [],
 };
 
@@ -71,6 +85,7 @@ export class AccessService {
   async authorizeRepo(principal: Principal, repo: RepoName, action: RepoAction): Promise<void> {
     if (this.standalone) return;
     if (principal.kind === 'token') this.checkTokenScope(principal, repo, action);
+    if (principal.kind === 'oauth') checkOAuthScope(principal, OAUTH_ALLOWS[action], `${action} ${repo.full}`);
     const record = await this.meta.getRepo(repo);
     // Reading what does not exist is answered by a 404 from the service, not a 401.
     if (!record && action === 'read') return;
@@ -80,12 +95,15 @@ export class AccessService {
   /** May the caller read every repository in `repos` (for search and listings)? */
   canRead(principal: Principal, repo: RepoName, record: RepoRecord): boolean {
     if (principal.kind === 'token' && principal.repo.full !== repo.full) return false;
-    return RANK[this.permissionOf(userOf(principal), repo, record)] >= RANK.read;
+    // An OAuth token without a repo scope sees what anonymous callers see.
+    const user = principal.kind === 'oauth' && !hasScope(principal, OAUTH_ALLOWS.read) ? null : userOf(principal);
+    return RANK[this.permissionOf(user, repo, record)] >= RANK.read;
   }
 
   async authorizeImage(principal: Principal, id: ImageId, action: ImageAction): Promise<void> {
     if (this.standalone) return;
     const user = userOf(principal);
+    if (principal.kind === 'oauth') checkOAuthScope(principal, OAUTH_ALLOWS[action], `${action} image ${id}`);
     if (principal.kind === 'token') {
       this.checkTokenScope(principal, principal.repo, action);
       const record = await this.meta.getRepo(principal.repo);
@@ -151,6 +169,31 @@ export class AccessService {
     throw new RegistryError('FORBIDDEN', 'Only administrators may do this');
   }
 
+  /**
+   * Profiles (Accounts API): anyone logged in may read one, but its private fields
+   * (e-mail) only its owner and admins; only the owner changes it. An OAuth token needs
+   * profile_read to read and profile_write to change. Answers whether the caller sees the
+   * private fields.
+   */
+  authorizeProfile(principal: Principal, name: string, action: 'read' | 'write'): { private: boolean } {
+    const user = userOf(principal);
+    if (!user) throw new RegistryError('UNAUTHORIZED', 'Authentication required');
+    if (principal.kind === 'token') throw new RegistryError('FORBIDDEN', 'A repository token does not give access to profiles');
+    if (principal.kind === 'oauth') checkOAuthScope(principal, [action === 'read' ? 'profile_read' : 'profile_write'], `${action} profiles`);
+    if (action === 'write' && user.name !== name) throw new RegistryError('FORBIDDEN', 'You may only change your own profile');
+    return { private: user.name === name || (user.admin && principal.kind !== 'oauth') };
+  }
+
+  /**
+   * Account settings (the applications a user authorized): the user's own password or
+   * session only, never a token, an OAuth one included. Returns the account.
+   */
+  accountOwner(principal: Principal): UserRecord {
+    if (principal.kind === 'user') return principal.user;
+    if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'Authentication required');
+    throw new RegistryError('FORBIDDEN', 'Log in with your password to manage your account');
+  }
+
   private checkTokenScope(principal: Extract<Principal, { kind: 'token' }>, repo: RepoName, action: RepoAction): void {
     if (principal.repo.full !== repo.full) {
       throw new RegistryError('FORBIDDEN', `Token is for ${principal.repo.full}, not ${repo.full}`);
@@ -167,4 +210,15 @@ export class AccessService {
     }
     throw new RegistryError('FORBIDDEN', `Access denied: you may not ${what}`);
   }
+}
+
+function hasScope(principal: Extract<Principal, { kind: 'oauth' }>, anyOf: readonly OAuthScope[]): boolean {
+  return anyOf.some((scope) => principal.scopes.includes(scope));
+}
+
+/** FORBIDDEN (with the `scope` needed, for the OAuth face's insufficient_scope) unless the token has one of `anyOf`. */
+function checkOAuthScope(principal: Extract<Principal, { kind: 'oauth' }>, anyOf: readonly OAuthScope[], what: string): void {
+  if (hasScope(principal, anyOf)) return;
+  if (anyOf.length === 0) throw new RegistryError('FORBIDDEN', `OAuth tokens may not ${what}`);
+  throw new RegistryError('FORBIDDEN', `This token's scope does not allow to ${what} (needs ${anyOf.join(' or ')})`, { scope: anyOf.join(' ') });
 }

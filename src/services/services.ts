@@ -23,6 +23,8 @@ import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
+import { KeyRing } from './keyring.js';
+import { OAuthService } from './oauth.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -44,7 +46,19 @@ export interface Services {
   hub: HubService;
   /** A presigned GET URL of a blob, when the blob store hands them out (s3_redirect). */
   blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+  /** OAuth 2 clients, consent, codes and tokens (the OAuth face, src/http/oauth/). */
+  oauth: OAuthService;
+  /** Keys for every signed thing, derived from the token secret. */
+  keyRing: KeyRing;
   close(): Promise<void>;
+}
+
+/** The metadata store is held by another process (a running registry: LevelDB's lock). */
+export class StoreInUseError extends Error {
+  constructor(readonly location: string) {
+    super(`the metadata database in ${location} is in use by another process (one registry process per storage root)`);
+    this.name = 'StoreInUseError';
+  }
 }
 
 /** The stores a registry runs on, opened by config (see openStores). */
@@ -110,7 +124,7 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
       await meta.open();
     } catch (err) {
       if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
-        throw new Error(`the metadata database in ${db} is in use by another process (one registry process per storage root)`);
+        throw new StoreInUseError(db);
       }
       throw err;
     }
@@ -169,6 +183,13 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const jwt = new JwtService(secret, config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
+  const keyRing = new KeyRing(secret);
+  const oauth = new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+  oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   webhooks.start();
   return {
     meta,
@@ -188,8 +209,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     webhooks,
     hub,
     ...(blobUrl ? { blobUrl } : {}),
+    oauth,
+    keyRing,
     async close() {
       await webhooks.stop();
+      await oauth.stop();
       await meta.close();
     },
   };

@@ -12,11 +12,12 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/metadata/pg-schema.j
 import { PostgresMetadataStore } from '../../src/store/metadata/postgres-metadata-store.js';
 import { useEngines } from '../helpers/engines.js';
 import { newSchema } from '../helpers/postgres-engine.js';
-import { makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId } from './metadata-store.contract.js';
+import { makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId, type MetadataStoreFactory } from './metadata-store.contract.js';
+import { oauthStoreContract } from './oauth-store.contract.js';
 
 const engines = useEngines({ s3: false });
 
-metadataStoreContract('PostgresMetadataStore', async () => {
+const postgresStores: MetadataStoreFactory = async () => {
   const schema = await newSchema(engines.postgres.url);
   const opened: PostgresMetadataStore[] = [];
   const openOne = async () => {
@@ -33,7 +34,9 @@ metadataStoreContract('PostgresMetadataStore', async () => {
       await schema.drop();
     },
   };
-});
+};
+metadataStoreContract('PostgresMetadataStore', postgresStores);
+oauthStoreContract('PostgresMetadataStore', postgresStores);
 
 describe('PostgresMetadataStore on PostgreSQL', () => {
   let schema: Awaited<ReturnType<typeof newSchema>>;

@@ -19,6 +19,11 @@
  *                                          (due_at: whole ms, as LevelDB's hook! keys)
  *   repo_pulls         repo                pull count and last pull (Hub double)
  *   tag_stats          repo, tag           last pull and last pusher of a tag (Hub double)
+ *   oauth_clients      id                  OAuthClientRecord (json)
+ *   oauth_codes        hash                OAuthCodeRecord (json); expires_at for pruning
+ *   oauth_grants       user, id            OAuthGrantRecord (json)
+ *   oauth_tokens       hash                OAuthTokenRecord (json); grant_id: the tokens a
+ *                                          revocation deletes; expires_at for pruning
  *
  * Names and tags are validated before they reach a query (domain/names.ts) and always go in
  * as parameters. Text keys sort with COLLATE "C" (byte order), so every listing comes in the
@@ -99,6 +104,35 @@ export const MIGRATIONS: readonly Migration[] = [
         pusher text,
         PRIMARY KEY (repo, tag)
       );
+    `,
+  },
+  {
+    version: 2,
+    name: 'OAuth 2: clients, codes, grants, tokens (hashed)',
+    sql: `
+      CREATE TABLE oauth_clients (
+        id text COLLATE "C" PRIMARY KEY,
+        record json NOT NULL
+      );
+      CREATE TABLE oauth_codes (
+        hash text COLLATE "C" PRIMARY KEY,
+        expires_at text COLLATE "C" NOT NULL,
+        record json NOT NULL
+      );
+      CREATE TABLE oauth_grants (
+        "user" text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        record json NOT NULL,
+        PRIMARY KEY ("user", id)
+      );
+      CREATE UNIQUE INDEX oauth_grants_id ON oauth_grants (id);
+      CREATE TABLE oauth_tokens (
+        hash text COLLATE "C" PRIMARY KEY,
+        grant_id text COLLATE "C" NOT NULL,
+        expires_at text COLLATE "C" NOT NULL,
+        record json NOT NULL
+      );
+      CREATE INDEX oauth_tokens_grant ON oauth_tokens (grant_id);
     `,
   },
 ];

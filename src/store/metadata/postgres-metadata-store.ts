@@ -11,7 +11,18 @@
  */
 import pg from 'pg';
 import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
-import type { ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../domain/records.js';
+import type {
+  ImageRecord,
+  OAuthClientRecord,
+  OAuthCodeRecord,
+  OAuthGrantRecord,
+  OAuthTokenRecord,
+  RepoImageEntry,
+  RepoRecord,
+  TagRecord,
+  UserRecord,
+  WebhookDelivery,
+} from '../../domain/records.js';
 import type { MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
 import { openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
@@ -398,6 +409,142 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.tx(async (client) => {
       await client.query('DELETE FROM repo_pulls WHERE repo = $1', [name.full]);
       await client.query('DELETE FROM tag_stats WHERE repo = $1', [name.full]);
+    });
+  }
+
+  // ── OAuth 2 ───────────────────────────────────────────────────────────────────────
+  // Check-and-set sequences lock their grant's row (SELECT … FOR UPDATE) in one transaction,
+  // so two exchanges of one code or two refreshes with one token have one winner on any node.
+
+  async getOAuthClient(id: string): Promise<OAuthClientRecord | null> {
+    const rows = await this.query<{ record: OAuthClientRecord }>('SELECT record FROM oauth_clients WHERE id = $1', [id]);
+    return rows[0]?.record ?? null;
+  }
+
+  async putOAuthClient(client: OAuthClientRecord): Promise<void> {
+    await this.query('INSERT INTO oauth_clients (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record', [
+      client.id,
+      JSON.stringify(client),
+    ]);
+  }
+
+  async deleteOAuthClient(id: string): Promise<boolean> {
+    return (await this.query('DELETE FROM oauth_clients WHERE id = $1 RETURNING id', [id])).length > 0;
+  }
+
+  listOAuthClients(): AsyncIterable<OAuthClientRecord> {
+    return this.scan<{ id: string; record: OAuthClientRecord }, OAuthClientRecord>(
+      (after) => `SELECT id, record FROM oauth_clients ${after ? `WHERE id > ${after}` : ''} ORDER BY id LIMIT ${PAGE}`,
+      [],
+      (row) => row.id,
+      (row) => row.record,
+    );
+  }
+
+  async putOAuthCode(code: OAuthCodeRecord): Promise<void> {
+    await this.query(
+      'INSERT INTO oauth_codes (hash, expires_at, record) VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET expires_at = EXCLUDED.expires_at, record = EXCLUDED.record',
+      [code.hash, code.expiresAt, JSON.stringify(code)],
+    );
+  }
+
+  async getOAuthCode(hash: string): Promise<OAuthCodeRecord | null> {
+    const rows = await this.query<{ record: OAuthCodeRecord }>('SELECT record FROM oauth_codes WHERE hash = $1', [hash]);
+    return rows[0]?.record ?? null;
+  }
+
+  useOAuthCode(hash: string, at: string): Promise<OAuthCodeRecord | null> {
+    return this.tx(async (client) => {
+      const { rows } = await client.query<{ record: OAuthCodeRecord }>('SELECT record FROM oauth_codes WHERE hash = $1 FOR UPDATE', [hash]);
+      const code = rows[0]?.record ?? null;
+      if (code && code.usedAt === null) {
+        await client.query('UPDATE oauth_codes SET record = $2 WHERE hash = $1', [hash, JSON.stringify({ ...code, usedAt: at })]);
+      }
+      return code;
+    });
+  }
+
+  async getOAuthGrant(user: string, id: string): Promise<OAuthGrantRecord | null> {
+    const rows = await this.query<{ record: OAuthGrantRecord }>('SELECT record FROM oauth_grants WHERE "user" = $1 AND id = $2', [user, id]);
+    return rows[0]?.record ?? null;
+  }
+
+  listOAuthGrants(user: string): AsyncIterable<OAuthGrantRecord> {
+    return this.scan<{ id: string; record: OAuthGrantRecord }, OAuthGrantRecord>(
+      (after) => `SELECT id, record FROM oauth_grants WHERE "user" = $1 ${after ? `AND id > ${after}` : ''} ORDER BY id LIMIT ${PAGE}`,
+      [user],
+      (row) => row.id,
+      (row) => row.record,
+    );
+  }
+
+  /** Locks the grant's row for the rest of the transaction; its record, or null when there is none. */
+  private async lockGrant(client: Client, user: string, id: string): Promise<OAuthGrantRecord | null> {
+    const { rows } = await client.query<{ record: OAuthGrantRecord }>('SELECT record FROM oauth_grants WHERE "user" = $1 AND id = $2 FOR UPDATE', [user, id]);
+    return rows[0]?.record ?? null;
+  }
+
+  issueOAuthTokens(grant: OAuthGrantRecord, tokens: OAuthTokenRecord[]): Promise<boolean> {
+    return this.tx(async (client) => {
+      // A first issue races a revocation of the same (new) grant: both insert the row, one waits.
+      await client.query('INSERT INTO oauth_grants ("user", id, record) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [grant.user, grant.id, JSON.stringify(grant)]);
+      const existing = await this.lockGrant(client, grant.user, grant.id);
+      if (existing?.revokedAt) return false;
+      await client.query('UPDATE oauth_grants SET record = $3 WHERE "user" = $1 AND id = $2', [grant.user, grant.id, JSON.stringify(grant)]);
+      if (tokens.length > 0) {
+        await client.query(
+          `INSERT INTO oauth_tokens (hash, grant_id, expires_at, record) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[])
+           ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record`,
+          [tokens.map((t) => t.hash), tokens.map(() => grant.id), tokens.map((t) => t.expiresAt), tokens.map((t) => JSON.stringify(t))],
+        );
+      }
+      return true;
+    });
+  }
+
+  async getOAuthToken(hash: string): Promise<OAuthTokenRecord | null> {
+    const rows = await this.query<{ record: OAuthTokenRecord }>('SELECT record FROM oauth_tokens WHERE hash = $1', [hash]);
+    return rows[0]?.record ?? null;
+  }
+
+  rotateOAuthToken(hash: string, at: string): Promise<boolean> {
+    return this.tx(async (client) => {
+      const { rows } = await client.query<{ record: OAuthTokenRecord }>('SELECT record FROM oauth_tokens WHERE hash = $1 FOR UPDATE', [hash]);
+      const token = rows[0]?.record;
+      if (!token || token.kind !== 'refresh' || token.rotatedAt) return false;
+      await client.query('UPDATE oauth_tokens SET record = $2 WHERE hash = $1', [hash, JSON.stringify({ ...token, rotatedAt: at })]);
+      return true;
+    });
+  }
+
+  async deleteOAuthToken(hash: string): Promise<boolean> {
+    return (await this.query('DELETE FROM oauth_tokens WHERE hash = $1 RETURNING hash', [hash])).length > 0;
+  }
+
+  revokeOAuthGrant(ref: Pick<OAuthGrantRecord, 'id' | 'user' | 'clientId'>, at: string): Promise<boolean> {
+    const { id, user } = ref;
+    return this.tx(async (client) => {
+      const tombstone: OAuthGrantRecord = { id, user, clientId: ref.clientId, scopes: [], createdAt: at, revokedAt: at };
+      const inserted = await client.query('INSERT INTO oauth_grants ("user", id, record) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id', [
+        user,
+        id,
+        JSON.stringify(tombstone),
+      ]);
+      if (inserted.rowCount === 0) {
+        const grant = await this.lockGrant(client, user, id);
+        if (!grant || grant.revokedAt) return false;
+        await client.query('UPDATE oauth_grants SET record = $3 WHERE "user" = $1 AND id = $2', [user, id, JSON.stringify({ ...grant, revokedAt: at })]);
+      }
+      await client.query('DELETE FROM oauth_tokens WHERE grant_id = $1', [id]);
+      return inserted.rowCount === 0;
+    });
+  }
+
+  pruneOAuth(before: string): Promise<number> {
+    return this.tx(async (client) => {
+      const codes = await client.query('DELETE FROM oauth_codes WHERE expires_at < $1', [before]);
+      const tokens = await client.query('DELETE FROM oauth_tokens WHERE expires_at < $1', [before]);
+      return (codes.rowCount ?? 0) + (tokens.rowCount ?? 0);
     });
   }
 }
