@@ -4,8 +4,8 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { RegistryError } from '../../domain/errors.js';
-import { isImageId, parseImageId, parseTag } from '../../domain/names.js';
+import { notFound, RegistryError } from '../../domain/errors.js';
+import { isImageId, parseTag, type ImageId } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
@@ -47,10 +47,9 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   router.get('/_ping', ping);
 
   // ── images ────────────────────────────────────────────────────────────────────────
-  const imageId = (ctx: Context) => parseImageId((ctx.params as { id: string }).id);
 
   imageRouter.put('/v1/images/:id/json', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     const body = await readRawBody(ctx, deps.maxJsonBytes);
     await images.putJson(id, body, ctx.get('X-Docker-Checksum') || undefined);
@@ -58,7 +57,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.put('/v1/images/:id/layer', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     // A client that stops sending for upload_idle_timeout_seconds gets 408: the upload is
     // aborted, its temp file removed, the image stays pending (see guardUploadBody).
@@ -75,7 +74,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.put('/v1/images/:id/checksum', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'write');
     const payload = ctx.req.headers['x-docker-checksum-payload'];
     const tarsum = ctx.req.headers['x-docker-checksum'];
@@ -84,7 +83,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.get('/v1/images/:id/json', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const view = await images.getJson(id);
     if (view.layerSize !== null) ctx.res.setHeader('X-Docker-Size', String(view.layerSize));
@@ -99,7 +98,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.get('/v1/images/:id/ancestry', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const ancestry = await images.getAncestry(id);
     ctx.res.setHeader('Cache-Control', IMMUTABLE);
@@ -107,7 +106,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.get('/v1/images/:id/layer', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
     const etag = `"${layer.digest}"`;
@@ -210,6 +209,17 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
   });
+}
+
+/**
+ * The `:id` of a `/v1/images/:id/…` path. An id that is not 16–64 lowercase hex cannot
+ * exist, so it is not found (404, as the reference server answers `Invalid image ID`); it
+ * never reaches a key or a path.
+ */
+export function imageIdParam(ctx: Context): ImageId {
+  const id = (ctx.params as { id: string }).id;
+  if (!isImageId(id)) throw notFound('Invalid image ID');
+  return id;
 }
 
 /**
