@@ -44,6 +44,15 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> 
   });
 }
 
+/** The parsed JSON value of `body`, or undefined when it is not UTF-8 JSON. */
+export function jsonValueOf(body: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return undefined;
+  }
+}
+
 export function isClientAbort(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error)?.message === 'aborted';

@@ -77,6 +77,15 @@ export class AccessService {
     this.require(principal, this.permissionOf(userOf(principal), repo, record), NEEDS[action], `${action} ${repo.full}`);
   }
 
+  /**
+   * Who an Index token may be issued to (push start, pull start, the delete flow): an
+   * authenticated caller, for the access the route already authorized. Anonymous callers
+   * (and anonymous tokens) get none: public data needs no token.
+   */
+  tokenSubject(principal: Principal): UserRecord | null {
+    return userOf(principal);
+  }
+
   /** May the caller read every repository in `repos` (for search and listings)? */
   canRead(principal: Principal, repo: RepoName, record: RepoRecord): boolean {
     if (principal.kind === 'token' && principal.repo.full !== repo.full) return false;

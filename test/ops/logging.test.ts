@@ -63,7 +63,7 @@ describe('logs', () => {
     const pushed = await push(srv.url, creds, `${creds.username}/app`, 'latest', [base, child]);
     const pulled = await pull(srv.url, creds, `${creds.username}/app`, 'latest');
     assert.ok(pulled.images[1].layer.equals(child.layer));
-    for (const [name, token] of [['push token', pushed.token], ['pull token', pulled.token]] as const) {
+    for (const [name, token] of [['push token', pushed.token ?? ''], ['pull token', pulled.token ?? '']] as const) {
       const m = /^signature=([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+),/.exec(token);
       assert.ok(m, token);
       secrets.set(name, token);
@@ -92,7 +92,7 @@ describe('logs', () => {
     // A forged token: the pull token with another MAC.
     const mac = secrets.get('pull token mac') as string;
     const forgedMac = randomBytes(Buffer.from(mac, 'base64url').length).toString('base64url');
-    const forged = pulled.token.replace(mac, forgedMac);
+    const forged = (pulled.token ?? '').replace(mac, forgedMac);
     secrets.set('forged token', forged);
     secrets.set('forged mac', forgedMac);
     const forgedRes = await fetch(`${srv.url}/v1/repositories/${creds.username}/app/tags`, { headers: { Authorization: tokenAuth(forged) } });

@@ -11,7 +11,7 @@ import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import { actorOf, principalOf } from '../authenticate.js';
-import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
+import { guardUploadBody, jsonBody, jsonValueOf, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { sendBlob, type SendOptions } from '../send-blob.js';
@@ -175,7 +175,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   routes.add('put', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'write');
-    const body = parseJsonOrUndefined(await readRawBody(ctx, deps.maxJsonBytes));
+    const body = jsonValueOf(await readRawBody(ctx, deps.maxJsonBytes));
     // Tagging links the image into this repository, which makes it readable here: the
     // caller must be allowed to read it where it already lives.
     if (isImageId(body)) await access.authorizeImageList(principalOf(ctx), name, [body]);
@@ -232,15 +232,6 @@ function noneMatch(header: string, etag: string): boolean {
     const tag = candidate.trim();
     return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
-}
-
-/** The parsed JSON value of `body`, or undefined when it is not UTF-8 JSON. */
-function parseJsonOrUndefined(body: Buffer): unknown {
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
-  } catch {
-    return undefined;
-  }
 }
 
 function single(value: string | string[] | undefined): string | undefined {
