@@ -406,8 +406,16 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.equal((await req('GET', `/v1/repositories/${b}/images`, { token: tokenA })).status, 403);
     const writeA = await writeToken(a, alice);
     assert.equal((await req('PUT', `/v1/repositories/${b}/tags/x`, { token: writeA, json: imagesB[0].id })).status, 403);
-    // B's image through A's token: not A's image.
-    assert.equal((await req('GET', `/v1/images/${imagesB[0].id}/json`, { token: tokenA })).status, 403);
+    // B's image through A's token: not A's image, so not found (never revealed); nor an
+    // image that does not exist.
+    const other = await req('GET', `/v1/images/${imagesB[0].id}/json`, { token: tokenA });
+    assert.equal(other.status, 404, other.text);
+    assert.deepEqual(JSON.parse(other.text), { error: 'Image not found' });
+    for (const what of ['json', 'layer', 'ancestry']) {
+      assert.equal((await req('GET', `/v1/images/${newImageId()}/${what}`, { token: tokenA })).status, 404, `unknown image, ${what}`);
+    }
+    assert.equal((await req('PUT', `/v1/images/${newImageId()}/layer`, { token: writeA, bytes: randomBytes(10) })).status, 404, 'a layer of an unknown image');
+    assert.equal((await req('PUT', `/v1/images/${newImageId()}/checksum`, { token: writeA, headers: { 'X-Docker-Checksum-Payload': `sha256:${'0'.repeat(64)}` } })).status, 404, 'the checksum of an unknown image');
     assert.equal((await req('GET', `/v1/images/${imagesA[0].id}/json`, { token: tokenA })).status, 200);
   });
 
@@ -470,7 +478,7 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     for (const [who, token] of [['anonymous read token of a public repo', anonRead], ['carol write token', carolWrite], ['carol read token', carolRead]] as const) {
       for (const what of ['json', 'layer', 'ancestry']) {
         const res = await req('GET', `/v1/images/${secretImages[1].id}/${what}`, { token });
-        assert.ok(res.status === 403 || res.status === 404, `${who}, ${what}: ${res.status} ${res.text}`);
+        assert.equal(res.status, 404, `${who}, ${what}: ${res.status} ${res.text}`);
         assert.ok(!res.body.equals(secretImages[1].layer), 'no layer bytes');
       }
     }
@@ -478,12 +486,19 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: anonRead })).status, 200);
     const aliceRead = await readToken(secret, alice);
     assert.equal((await req('GET', `/v1/images/${secretImages[0].id}/layer`, { token: aliceRead })).status, 200);
-    assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: aliceRead })).status, 403);
+    assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: aliceRead })).status, 404);
     // Basic auth: carol cannot read alice's private image either.
     assert.equal((await req('GET', `/v1/images/${secretImages[0].id}/json`, { basic: carol })).status, 404);
-    // Nor overwrite or re-upload it (complete images are immutable; she may not even try).
-    const put = await req('PUT', `/v1/images/${secretImages[0].id}/json`, { token: carolWrite, bytes: imageJsonOf(secretImages[0]) });
-    assert.ok(put.status === 403 || put.status === 409, `${put.status} ${put.text}`);
+    // Nor overwrite or re-upload it: with her token she cannot see it (404); a public image
+    // she can read is complete, so immutable (409).
+    for (const what of ['json', 'layer', 'checksum']) {
+      const put = await req('PUT', `/v1/images/${secretImages[0].id}/${what}`, { token: carolWrite, bytes: imageJsonOf(secretImages[0]), headers: { 'X-Docker-Checksum-Payload': `sha256:${'0'.repeat(64)}` } });
+      assert.equal(put.status, 404, `${what}: ${put.text}`);
+    }
+    const aliceWrite = await writeToken(`alice/${uniq('other')}`, alice);
+    const immutable = await req('PUT', `/v1/images/${pubImages[0].id}/json`, { token: aliceWrite, bytes: imageJsonOf(pubImages[0]) });
+    assert.equal(immutable.status, 409, immutable.text);
+    assert.equal((await srv.running.services.meta.reposOfImage(pubImages[0].id as never)).length, 1, 'a refused write joins nothing');
   });
 
   it("listing another repository's private image in your own image list does not make it yours", async () => {
@@ -513,6 +528,47 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     await push(srv.url, alice, pub, 'latest', pubImages);
     const reuse = await push(srv.url, carol, `carol/${uniq('reuse')}`, 'latest', [pubImages[0], { id: newImageId(), parent: pubImages[0].id, layer: randomBytes(100) }]);
     assert.equal(reuse.uploaded.length, 1, 'the public base layer was not uploaded again');
+  });
+
+  it('images need not be declared: a new image written with a write token joins its repository; other pushes stay protected', async () => {
+    const repo = `alice/${uniq('undeclared')}`;
+    const start = await req('PUT', `/v1/repositories/${repo}/`, { basic: alice, json: {} });
+    assert.equal(start.status, 200, start.text);
+    const token = start.headers.get('X-Docker-Token') as string;
+    const images = chain(2);
+    for (const image of images) {
+      const json = imageJsonOf(image);
+      assert.equal((await req('GET', `/v1/images/${image.id}/json`, { token })).status, 404, 'not there yet');
+      assert.equal((await req('PUT', `/v1/images/${image.id}/json`, { token, bytes: json })).status, 200);
+      const layer = await req('PUT', `/v1/images/${image.id}/layer`, { token, bytes: image.layer });
+      assert.equal(layer.status, 200, `layer with the same token: ${layer.text}`);
+      const checksum = await req('PUT', `/v1/images/${image.id}/checksum`, { token, headers: { 'X-Docker-Checksum-Payload': payloadChecksumOf(json, image.layer) } });
+      assert.equal(checksum.status, 200, checksum.text);
+      assert.equal((await req('GET', `/v1/images/${image.id}/json`, { token })).status, 200, 'now the repository holds it');
+    }
+    assert.equal((await req('PUT', `/v1/repositories/${repo}/tags/latest`, { token, json: images[1].id })).status, 200);
+    assert.equal((await req('PUT', `/v1/repositories/${repo}/images`, { basic: alice })).status, 204);
+    assertPulledEqualsPushed(await pull(srv.url, alice, repo, 'latest'), images);
+
+    // A pending image joined one repository: another repository's token may not write it,
+    // not even one of the same user (it is another push's business), nor bob's.
+    const [pendingImage] = chain(1);
+    assert.equal((await req('PUT', `/v1/images/${pendingImage.id}/json`, { token, bytes: imageJsonOf(pendingImage) })).status, 200);
+    const aliceOther = await writeToken(`alice/${uniq('other')}`, alice);
+    const bobs = await writeToken(`bobby/${uniq('other')}`, bob);
+    for (const [who, other] of [['alice, another repository', aliceOther], ['bob', bobs]]) {
+      const json = await req('PUT', `/v1/images/${pendingImage.id}/json`, { token: other, bytes: imageJsonOf(pendingImage) });
+      assert.equal(json.status, 403, `${who}: ${json.text}`);
+      assert.equal((await req('PUT', `/v1/images/${pendingImage.id}/layer`, { token: other, bytes: pendingImage.layer })).status, 403, who);
+    }
+    // Nor may a read collaborator of the repository claim the pending image at push start
+    // (claiming it would let their own token write it).
+    await grant(repo, alice, bob.username, 'read');
+    const claim = await req('PUT', `/v1/repositories/bobby/${uniq('claim')}/`, { basic: bob, json: [{ id: pendingImage.id }] });
+    assert.equal(claim.status, 403, claim.text);
+    // Its own push goes on.
+    const layer = await req('PUT', `/v1/images/${pendingImage.id}/layer`, { token, bytes: pendingImage.layer });
+    assert.equal(layer.status, 200, layer.text);
   });
 
   it("tagging another repository's private image does not make it readable", async () => {

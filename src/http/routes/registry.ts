@@ -5,7 +5,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { notFound, RegistryError } from '../../domain/errors.js';
-import { isImageId, parseTag, type ImageId } from '../../domain/names.js';
+import { isImageId, parseTag, type ImageId, type RepoName } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
@@ -48,17 +48,26 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
 
   // ── images ────────────────────────────────────────────────────────────────────────
 
+  /**
+   * An image written through a repository's write token without being declared joins that
+   * repository's image list once the write succeeded (AccessService.authorizeImage).
+   */
+  const joinRepository = async (home: RepoName | null, id: ImageId) => {
+    if (home) await repos.addToImageList(home, [{ id }]);
+  };
+
   imageRouter.put('/v1/images/:id/json', async (ctx) => {
     const id = imageIdParam(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     const body = await readRawBody(ctx, deps.maxJsonBytes);
     await images.putJson(id, body, ctx.get('X-Docker-Checksum') || undefined);
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
   imageRouter.put('/v1/images/:id/layer', async (ctx) => {
     const id = imageIdParam(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     // A client that stops sending for upload_idle_timeout_seconds gets 408: the upload is
     // aborted, its temp file removed, the image stays pending (see guardUploadBody).
     const body = guardUploadBody(ctx.req);
@@ -70,15 +79,17 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     } finally {
       body.dispose();
     }
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
   imageRouter.put('/v1/images/:id/checksum', async (ctx) => {
     const id = imageIdParam(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     const payload = ctx.req.headers['x-docker-checksum-payload'];
     const tarsum = ctx.req.headers['x-docker-checksum'];
     await images.putChecksum(id, single(payload), single(tarsum));
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
