@@ -193,6 +193,12 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await repos.putTag(name, tag, body, ctx.get('User-Agent'), actorOf(ctx));
     sendJson(ctx, 200, true);
   });
+  // An empty tag names no tag: 404, as both reference servers answer (no route matches
+  // there), rather than 405 from the tag list's path. Namespaced shape only: with a single
+  // name, `PUT /v1/repositories/x/tags/` is the push start of `x/tags`.
+  router.put('/v1/repositories/:namespace/:repository/tags/', async () => {
+    throw notFound('Tag not found');
+  });
   routes.add('delete', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'untag');
