@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
 import { authenticate } from './http/authenticate.js';
+import { SessionCookies } from './http/session.js';
 import { requestMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
 import { addOpsRoutes } from './http/routes/ops.js';
@@ -17,6 +18,7 @@ import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
+import { TokenService } from './services/tokens.js';
 import { VERSION } from './version.js';
 
 export interface AppDeps {
@@ -73,7 +75,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
   // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
   app.use(onlyUnder((path) => path.startsWith('/v2/'), hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
-  app.use(authenticate(services.users, services.tokens));
+  // Session cookies are signed with a key derived from the registry secret (see session.ts).
+  const sessions = new SessionCookies(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  app.use(authenticate(services.users, services.tokens, sessions));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -2,8 +2,10 @@
  * Who is calling: reads `Authorization` once per request (Basic user:password, or an
  * Index token `Token signature=…`) and leaves the principal in ctx.state. Bad credentials
  * are answered at once (401, or 403 for an inactive account), whatever the route;
- * no credentials make the caller anonymous. The ping routes never look. Password checks
- * are throttled per account and per client address (429 + Retry-After).
+ * no credentials make the caller anonymous, unless a valid session cookie (session.ts)
+ * carries a grant. An authenticated `/v1/` request opens (or renews) that session. The ping
+ * routes never look. Password checks are throttled per account and per client address
+ * (429 + Retry-After).
  */
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../domain/errors.js';
@@ -11,6 +13,7 @@ import { ANONYMOUS, type Principal } from '../services/access.js';
 import type { TokenService } from '../services/tokens.js';
 import type { UserService } from '../services/users.js';
 import type { UserRecord } from '../domain/records.js';
+import { isSecure, sessionApplies, sessionIsSet, type Authenticated, type SessionCookies } from './session.js';
 
 const SKIP = new Set(['/_ping', '/v1/_ping']);
 
@@ -24,11 +27,17 @@ export function actorOf(ctx: Context): string | null {
   return principal.kind === 'anonymous' ? null : principal.user?.name ?? null;
 }
 
-export function authenticate(users: UserService, tokens: TokenService) {
+export function authenticate(users: UserService, tokens: TokenService, sessions: SessionCookies) {
   return async (ctx: Context, next: Next) => {
+    if (SKIP.has(ctx.path)) return next();
+    const state = ctx.state as { principal?: Principal };
     const header = ctx.get('Authorization');
-    if (header && !SKIP.has(ctx.path)) {
-      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens, ctx.ip);
+    if (header) {
+      const { principal, session } = await resolve(header, users, tokens, ctx.ip);
+      state.principal = principal;
+      if (sessionIsSet(ctx.method, ctx.path)) ctx.res.setHeader('Set-Cookie', sessions.open(session, isSecure(ctx)));
+    } else if (ctx.req.headers.cookie && sessionApplies(ctx.method, ctx.path)) {
+      state.principal = (await sessions.principal(ctx.req.headers.cookie, users)) ?? undefined;
     }
     await next();
   };
@@ -54,9 +63,17 @@ export async function basicUser(value: string, users: UserService, address: stri
   return users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
 }
 
-async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
+async function resolve(
+  header: string,
+  users: UserService,
+  tokens: TokenService,
+  address: string,
+): Promise<{ principal: Principal; session: Authenticated }> {
   const { scheme, value } = parseAuthorization(header);
-  if (scheme === 'basic') return { kind: 'user', user: await basicUser(value, users, address) };
+  if (scheme === 'basic') {
+    const user = await basicUser(value, users, address);
+    return { principal: { kind: 'user', user }, session: { kind: 'user', user } };
+  }
   if (scheme === 'token') {
     const claims = tokens.verify(value);
     let user = null;
@@ -65,7 +82,7 @@ async function resolve(header: string, users: UserService, tokens: TokenService,
       if (!user) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
       if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
     }
-    return { kind: 'token', user, repo: claims.repo, access: claims.access };
+    return { principal: { kind: 'token', user, repo: claims.repo, access: claims.access }, session: { kind: 'token', claims } };
   }
   throw new RegistryError('UNAUTHORIZED', 'Unsupported authorization scheme (use Basic or Token)');
 }

@@ -112,6 +112,12 @@ describe('logs', () => {
     const withToken = { Authorization: tokenAuth(failingToken) };
     const json = await fetch(`${srv.url}/v1/images/${failing.id}/json`, { method: 'PUT', headers: withToken, body: imageJson(failing) });
     assert.equal(json.status, 200);
+    // The session cookie that request opened, sent back alone (a request it authorizes).
+    const session = (json.headers.get('Set-Cookie') ?? '').split(';')[0];
+    assert.match(session, /^registry_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    secrets.set('session cookie', session.slice('registry_session='.length));
+    const bySession = await fetch(`${srv.url}/v1/repositories/${creds.username}/app/tags`, { headers: { Cookie: session } });
+    assert.equal(bySession.status, 200);
     const tmp = path.join(srv.root, 'tmp');
     await fs.rm(tmp, { recursive: true, force: true });
     await fs.writeFile(tmp, 'not a directory');
