@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
 import { authenticate, oauthBearer } from './http/authenticate.js';
+import { SessionCookies } from './http/session.js';
 import { requestMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
 import { OAUTH_PREFIX, oauthRoutes } from './http/oauth/routes.js';
@@ -92,7 +93,9 @@ export function createApp(deps: AppDeps): Koa {
       }),
     ),
   );
-  app.use(authenticate(services.users, services.tokens, [oauthBearer(services.oauth)]));
+  // Session cookies are signed with a key of the registry's key ring (see session.ts).
+  const sessions = new SessionCookies(services.keyRing, config.token_ttl_seconds);
+  app.use(authenticate(services.users, services.tokens, sessions, [oauthBearer(services.oauth)]));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());

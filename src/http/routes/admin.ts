@@ -7,7 +7,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { invalidInput } from '../../domain/errors.js';
-import { parseImageId } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { AdminService } from '../../services/admin.js';
 import type { Fsck } from '../../services/fsck.js';
@@ -17,6 +16,7 @@ import type { UserService } from '../../services/users.js';
 import { principalOf } from '../authenticate.js';
 import { jsonBody } from '../body.js';
 import { NO_CACHE, sendJson } from '../respond.js';
+import { imageIdParam } from './registry.js';
 
 export interface AdminRouteDeps {
   access: AccessService;
@@ -57,7 +57,7 @@ export function addAdminRoutes(router: Router, deps: AdminRouteDeps): void {
   });
 
   router.delete('/v1/images/:id', async (ctx) => {
-    const id = parseImageId((ctx.params as { id: string }).id);
+    const id = imageIdParam(ctx);
     deps.access.authorizeAdmin(principalOf(ctx));
     sendJson(ctx, 200, await deps.admin.detachImage(id));
   });
