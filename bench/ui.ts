@@ -23,9 +23,7 @@ import { Readable } from 'node:stream';
 import { loadConfig } from '../src/config/load.js';
 import { parseRepoPath, parseTag, type ImageId } from '../src/domain/names.js';
 import { createLogger } from '../src/logger.js';
-import { KeyRing } from '../src/services/keyring.js';
 import { openServices, type Services } from '../src/services/services.js';
-import { SessionService } from '../src/services/sessions.js';
 import { freePort, percentile, spawnBuiltServer, timeRequests, waitUntilServing } from './built-server.js';
 
 const TAGS = 500;
@@ -69,7 +67,7 @@ async function seed(): Promise<{ cookie: string; tag: string }> {
     // Pushers are recorded by an event listener; let it finish before the store closes.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const owner = await services.users.get(OWNER.username);
-    const session = new SessionService(KeyRing.load(root), services.users, 3600).issue(owner);
+    const session = services.sessions.issue(owner);
     console.log(`seeded ${TAGS + 5} images, a ${TAGS}-tag repository and ${OTHER_REPOS} more repositories in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return { cookie: `registry_web_session=${session.value}`, tag: 'v1.250' };
   } finally {

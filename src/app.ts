@@ -3,11 +3,13 @@
  * It never listens; main.ts and the tests do.
  */
 import Router from '@koa/router';
-import Koa, { type Middleware } from 'koa';
+import Koa, { type Context, type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
-import { authenticate } from './http/authenticate.js';
+import { authenticate, oauthBearer } from './http/authenticate.js';
+import { SessionCookies } from './http/session.js';
 import { requestMetrics } from './http/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
+import { OAUTH_PREFIX, oauthRoutes } from './http/oauth/routes.js';
 import { addOpsRoutes } from './http/routes/ops.js';
 import { addAdminRoutes } from './http/routes/admin.js';
 import { hubRoutes } from './http/routes/hub.js';
@@ -16,6 +18,7 @@ import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
 import { uiRoutes } from './http/ui/routes.js';
+import { sessionOf } from './http/web-session.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): Koa {
     images: services.images,
     repos: services.repos,
     send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+    ...(config.s3_redirect && services.blobUrl ? { blobUrl: services.blobUrl } : {}),
   });
   addIndexRoutes(router, repoRoutes, {
     ...common,
@@ -63,6 +67,9 @@ export function createApp(deps: AppDeps): Koa {
     gc: services.gc,
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
+    users: services.users,
+    oauth: services.oauth,
+    maxJsonBytes: config.max_json_bytes,
   });
   repoRoutes.mount(router);
 
@@ -86,7 +93,25 @@ export function createApp(deps: AppDeps): Koa {
   app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
   // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
   app.use(onlyUnder((path) => path.startsWith('/v2/'), hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
-  app.use(authenticate(services.users, services.tokens));
+  // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.
+  app.use(
+    onlyUnder(
+      (path) => path.startsWith(OAUTH_PREFIX),
+      oauthRoutes({
+        oauth: services.oauth,
+        users: services.users,
+        tokens: services.tokens,
+        access: services.access,
+        keyRing: services.keyRing,
+        maxJsonBytes: config.max_json_bytes,
+        // Signed in to the web UI counts as logged in on the consent page.
+        ...(config.ui_enabled ? { session: async (ctx: Context) => (await sessionOf(ctx, services.sessions))?.user ?? null } : {}),
+      }),
+    ),
+  );
+  // Session cookies are signed with a key of the registry's key ring (see session.ts).
+  const sessions = new SessionCookies(services.keyRing, config.token_ttl_seconds);
+  app.use(authenticate(services.users, services.tokens, sessions, [oauthBearer(services.oauth)]));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,6 +1,7 @@
 /** Wires stores and services together explicitly (no container): one place, in order. */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { BlobPaths } from '../store/blobs/blob-paths.js';
 import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
@@ -26,6 +27,7 @@ import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
+import { OAuthService } from './oauth.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -45,7 +47,13 @@ export interface Services {
   webhooks: WebhookService;
   /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
   hub: HubService;
-  /** Browser sessions and CSRF tokens (the web UI, later the OAuth pages). */
+  /** A presigned GET URL of a blob, when the blob store hands them out (s3_redirect). */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+  /** OAuth 2 clients, consent, codes and tokens (the OAuth face, src/http/oauth/). */
+  oauth: OAuthService;
+  /** Keys for every signed thing, derived from the token secret. */
+  keyRing: KeyRing;
+  /** Browser sessions of the web UI (the OAuth consent page counts them as logged in). */
   sessions: SessionService;
   /** What the web UI shows and what owners change there. */
   catalog: CatalogService;
@@ -54,44 +62,106 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** Opens the stores only (for CLI commands that need no HTTP). */
-export async function openStores(config: Config, logger: Logger): Promise<{ meta: MetadataStore; blobs: FsBlobStore }> {
-  const blobs = new FsBlobStore(config.storage_root);
+/** The metadata store is held by another process (a running registry: LevelDB's lock). */
+export class StoreInUseError extends Error {
+  constructor(readonly location: string) {
+    super(`the metadata database in ${location} is in use by another process (one registry process per storage root)`);
+    this.name = 'StoreInUseError';
+  }
+}
+
+/** The stores a registry runs on, opened by config (see openStores). */
+export interface Stores {
+  meta: MetadataStore;
+  blobs: BlobStore;
+  /** Writes and reads back a probe, or asks the object store (health). */
+  checkBlobs(): Promise<void>;
+  /** A presigned GET URL of a blob, when the blob store hands them out (s3). */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+}
+
+/**
+ * Opens the stores `metadata_store` and `blob_store` name (also for CLI commands that need no
+ * HTTP). PostgreSQL and S3 clients are loaded only when configured: a single-node registry
+ * does not pay their memory.
+ */
+export async function openStores(config: Config, logger: Logger): Promise<Stores> {
+  let blobs: BlobStore;
+  let checkBlobs: () => Promise<void>;
+  let blobUrl: Stores['blobUrl'];
+  if (config.blob_store === 's3') {
+    const { S3BlobStore } = await import('../store/blobs/s3-blob-store.js');
+    const s3 = new S3BlobStore({
+      endpoint: config.s3_endpoint,
+      region: config.s3_region,
+      bucket: config.s3_bucket,
+      accessKeyId: config.s3_access_key_id,
+      secretAccessKey: config.s3_secret_access_key,
+      forcePathStyle: config.s3_force_path_style,
+      createBucket: true,
+    });
+    blobs = s3;
+    checkBlobs = () => s3.ping();
+    blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
+  } else {
+    const fsBlobs = new FsBlobStore(config.storage_root);
+    blobs = fsBlobs;
+    checkBlobs = async () => {
+      const probe = fsBlobs.paths.newTemp();
+      try {
+        await fs.writeFile(probe, 'status');
+        if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
+      } finally {
+        await fs.rm(probe, { force: true });
+      }
+    };
+  }
   const { removedTemp } = await blobs.init();
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
-  const meta = new LevelMetadataStore(blobs.paths.db);
-  try {
+
+  let meta: MetadataStore;
+  if (config.metadata_store === 'postgres') {
+    const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
+    meta = new PostgresMetadataStore(config.postgres_url, {
+      onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
+    });
     await meta.open();
-  } catch (err) {
-    if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
-      throw new Error(`the metadata database in ${blobs.paths.db} is in use by another process (one registry process per storage root)`);
+  } else {
+    const db = new BlobPaths(config.storage_root).db;
+    meta = new LevelMetadataStore(db);
+    try {
+      await meta.open();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
+        throw new StoreInUseError(db);
+      }
+      throw err;
     }
-    throw err;
   }
-  return { meta, blobs };
+  return { meta, blobs, checkBlobs, ...(blobUrl ? { blobUrl } : {}) };
+}
+
+/** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
+function tokenSecret(config: Config, logger: Logger): Buffer {
+  if (config.token_secret) return Buffer.from(config.token_secret, 'utf8');
+  if (config.metadata_store === 'postgres') {
+    logger.warn('token_secret is not set: this node signs tokens with its own secret, which other nodes of the registry will not accept');
+  }
+  return TokenService.loadSecret(config.storage_root);
 }
 
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const { meta, blobs } = await openStores(config, logger);
+  const { meta, blobs, checkBlobs, blobUrl } = await openStores(config, logger);
+  const secret = tokenSecret(config, logger);
   const gate = new Gate();
   const images = new ImageService(meta, blobs, gate);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const secret = TokenService.loadSecret(config.storage_root);
-  const keys = new KeyRing(secret);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
-  const health = new HealthService(meta, async () => {
-    const probe = blobs.paths.newTemp();
-    try {
-      await fs.writeFile(probe, 'status');
-      if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
-    } finally {
-      await fs.rm(probe, { force: true });
-    }
-  });
+  const health = new HealthService(meta, checkBlobs);
   const metrics = new Metrics(async () => {
     let total = 0;
     for await (const digest of blobs.list()) total += (await blobs.stat(digest))?.size ?? 0;
@@ -122,7 +192,14 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const jwt = new JwtService(secret, config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
-  const sessions = new SessionService(keys, users, config.ui_session_ttl_seconds);
+  const keyRing = new KeyRing(secret);
+  const oauth = new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+  oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
+  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
   webhooks.start();
@@ -143,11 +220,15 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     events,
     webhooks,
     hub,
+    ...(blobUrl ? { blobUrl } : {}),
+    oauth,
+    keyRing,
     sessions,
     catalog,
     console: adminConsole,
     async close() {
       await webhooks.stop();
+      await oauth.stop();
       await meta.close();
     },
   };

@@ -10,9 +10,11 @@
  * constant time. Stateless, so it survives restarts and works behind a load balancer.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { RegistryError } from '../domain/errors.js';
 import { parseRepoPath, type RepoName } from '../domain/names.js';
-import { loadSecret, safeEqual } from './keyring.js';
+import { safeEqual } from './keyring.js';
 
 export type TokenAccess = 'read' | 'write' | 'delete';
 
@@ -33,9 +35,19 @@ export class TokenService {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** Reads the secret from `<root>/secret`, creating it (0600) on first use (keyring.ts). */
+  /** Reads the secret from `<root>/secret`, creating it (0600) on first use. */
   static loadSecret(storageRoot: string): Buffer {
-    return loadSecret(storageRoot);
+    const file = path.join(path.resolve(storageRoot), 'secret');
+    try {
+      const existing = fs.readFileSync(file);
+      if (existing.length >= 32) return existing;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const secret = randomBytes(32);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
   }
 
   issue(user: string | null, repo: RepoName, access: TokenAccess): string {
@@ -52,7 +64,9 @@ export class TokenService {
 
   /** Verifies a token (the part after `Token `); UNAUTHORIZED if forged, malformed or expired. */
   verify(token: string): TokenClaims {
-    const m = TOKEN.exec(token.trim());
+    // `Token Token signature=…`: clients of the reference servers build `Authorization`
+    // from `WWW-Authenticate` (`Token <token>`) or prefix `X-Docker-Token` themselves.
+    const m = TOKEN.exec(token.trim().replace(/^Token\s+/i, ''));
     if (!m) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     const [, payload, mac, repository, access] = m;
     if (!safeEqual(mac, this.mac(payload))) throw new RegistryError('UNAUTHORIZED', 'Invalid token');

@@ -1,132 +1,127 @@
 /**
- * Real Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for the web UI
- * tests: one browser per test file (start it in `before`, close it in `after`), a fresh
- * user data directory each time, no browser download.
- *
- * The browser is strict: a page error (an uncaught exception in a page), a console error
- * (a failed resource load, a Content-Security-Policy violation, a script error) or any
- * request to another origin than the registry's is recorded, and `assertClean()` (call it
- * in `afterEach`) fails the test that caused it. Requests to other origins are also aborted,
- * so nothing leaves the machine. A step that expects an error status (a wrong password
- * answered 401) says so with `expectStatus`: Chromium logs every 4xx/5xx page load as a
- * console error.
- *
- * Screenshots go to test-artifacts/ui/ (git-ignored), one per main page.
+ * A scripted browser over plain HTTP: a cookie jar (name, value, Path; Set-Cookie
+ * attributes honoured as far as a loopback test needs), redirects not followed (the test
+ * reads each Location), and HTML forms filled and submitted the way a browser does (every
+ * named input with its value, plus the button that was pressed).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-export const ARTIFACTS = path.resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'ui');
-
-export interface UiBrowser {
-  context: BrowserContext;
-  page: Page;
-  origin: string;
-  /** Fails (and forgets) what went wrong in the pages since the last call. */
-  assertClean(): void;
-  /** Runs `step` accepting the console error Chromium logs for a page answered `status`. */
-  expectStatus<T>(status: number, step: () => Promise<T>): Promise<T>;
-  /** Runs `step` accepting console errors that match `pattern` (and returns them). */
-  expectConsoleError<T>(pattern: RegExp, step: () => Promise<T>): Promise<{ result: T; errors: string[] }>;
-  /** A full-page PNG of the current page, as test-artifacts/ui/<name>.png. */
-  screenshot(name: string): Promise<string>;
-  /** Forgets every cookie (a new visitor). */
-  forgetCookies(): Promise<void>;
-  close(): Promise<void>;
+export interface Page {
+  url: string;
+  status: number;
+  headers: Headers;
+  html: string;
+  /** The Location of a redirect, resolved against the request's URL. */
+  location: string | null;
 }
 
-export async function startBrowser(origin: string): Promise<UiBrowser> {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-ui-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 900 },
+export interface FormField {
+  name: string;
+  value: string;
+  type: string;
+}
+
+export interface ParsedForm {
+  action: string;
+  method: string;
+  fields: FormField[];
+  buttons: FormField[];
+}
+
+interface Cookie {
+  value: string;
+  path: string;
+}
+
+const ENTITY = /&(#\d+|#x[0-9a-f]+|amp|lt|gt|quot|apos);/gi;
+
+export function decodeHtml(text: string): string {
+  return text.replace(ENTITY, (_, e: string) => {
+    const lower = e.toLowerCase();
+    if (lower.startsWith('#x')) return String.fromCodePoint(parseInt(lower.slice(2), 16));
+    if (lower.startsWith('#')) return String.fromCodePoint(Number(lower.slice(1)));
+    return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[lower] as string;
   });
-  context.setDefaultTimeout(15_000);
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
-  const problems: string[] = [];
-  const allowed: Array<{ pattern: RegExp; seen: string[] }> = [];
-  await context.route('**/*', async (route) => {
-    const url = route.request().url();
-    if (url.startsWith(`${origin}/`) || url === origin) return route.continue();
-    if (url.startsWith('data:')) return route.continue();
-    problems.push(`request to another origin: ${route.request().method()} ${url}`);
-    return route.abort('blockedbyclient');
-  });
-  const watch = (page: Page) => {
-    page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
-    page.on('console', (message) => {
-      if (message.type() !== 'error') return;
-      const text = message.text();
-      const expected = allowed.find(({ pattern }) => pattern.test(text));
-      if (expected) return void expected.seen.push(text);
-      problems.push(`console error on ${page.url()}: ${text}`);
-    });
-  };
-  context.on('page', watch);
-  const page = context.pages()[0] ?? (await context.newPage());
-  watch(page);
-  const expectConsoleError = async <T>(pattern: RegExp, step: () => Promise<T>) => {
-    const entry = { pattern, seen: [] as string[] };
-    allowed.push(entry);
-    try {
-      return { result: await step(), errors: entry.seen };
-    } finally {
-      allowed.splice(allowed.indexOf(entry), 1);
+}
+
+function attributes(tag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of tag.matchAll(/([a-zA-Z_:-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g)) {
+    out[m[1].toLowerCase()] = decodeHtml(m[2] ?? m[3] ?? m[4] ?? '');
+  }
+  return out;
+}
+
+/** The forms of a page: action (absolute), method, inputs and submit buttons. */
+export function parseForms(page: Page): ParsedForm[] {
+  const forms: ParsedForm[] = [];
+  for (const m of page.html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const attrs = attributes(m[1]);
+    const fields: FormField[] = [];
+    const buttons: FormField[] = [];
+    for (const input of m[2].matchAll(/<input\b([^>]*)>/gi)) {
+      const a = attributes(input[1]);
+      if (a.name) fields.push({ name: a.name, value: a.value ?? '', type: (a.type ?? 'text').toLowerCase() });
     }
-  };
-  return {
-    context,
-    page,
-    origin,
-    assertClean() {
-      const found = problems.splice(0);
-      if (found.length > 0) throw new Error(`the browser saw problems:\n${found.join('\n')}`);
-    },
-    async expectStatus(status, step) {
-      // Chromium logs a 4xx/5xx page load as a console error, sometimes after the response
-      // and the page's content are there: wait for it, so that it cannot land after the step.
-      const entry = { pattern: new RegExp(`the server responded with a status of ${status}\\b`), seen: [] as string[] };
-      allowed.push(entry);
-      try {
-        const result = await step();
-        const until = Date.now() + 5000;
-        while (entry.seen.length === 0) {
-          if (Date.now() > until) throw new Error(`expected a page answered ${status}, the browser logged none`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        return result;
-      } finally {
-        allowed.splice(allowed.indexOf(entry), 1);
-      }
-    },
-    expectConsoleError,
-    async screenshot(name) {
-      fs.mkdirSync(ARTIFACTS, { recursive: true });
-      const file = path.join(ARTIFACTS, `${name}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      return file;
-    },
-    async forgetCookies() {
-      await context.clearCookies();
-    },
-    async close() {
-      await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
-    },
-  };
+    for (const button of m[2].matchAll(/<button\b([^>]*)>([\s\S]*?)<\/button>/gi)) {
+      const a = attributes(button[1]);
+      if ((a.type ?? 'submit').toLowerCase() === 'submit') buttons.push({ name: a.name ?? '', value: a.value ?? '', type: decodeHtml(button[2].trim()) });
+    }
+    forms.push({ action: new URL(attrs.action || page.url, page.url).href, method: (attrs.method || 'get').toUpperCase(), fields, buttons });
+  }
+  return forms;
+}
+
+export class Browser {
+  private readonly jar = new Map<string, Cookie>();
+
+  /** Cookie names and values the browser holds (for assertions). */
+  get cookies(): ReadonlyMap<string, Cookie> {
+    return this.jar;
+  }
+
+  async open(url: string, init: { method?: string; body?: URLSearchParams } = {}): Promise<Page> {
+    const target = new URL(url);
+    const headers = new Headers({ Accept: 'text/html' });
+    const cookie = [...this.jar].filter(([, c]) => target.pathname.startsWith(c.path)).map(([name, c]) => `${name}=${c.value}`).join('; ');
+    if (cookie) headers.set('Cookie', cookie);
+    if (init.body) headers.set('Content-Type', 'application/x-www-form-urlencoded');
+    const res = await fetch(target, { method: init.method ?? 'GET', headers, body: init.body, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) this.store(line, target);
+    const location = res.headers.get('location');
+    return { url: target.href, status: res.status, headers: res.headers, html: await res.text(), location: location ? new URL(location, target).href : null };
+  }
+
+  /**
+   * Submits the page's form as a person would: the form's fields with `values` typed in
+   * (every field named in `values` must exist), by pressing the submit button whose text
+   * contains `button`.
+   */
+  async submit(page: Page, values: Record<string, string>, button: string): Promise<Page> {
+    const form = parseForms(page)[0];
+    if (!form) throw new Error(`no form on ${page.url}`);
+    const body = new URLSearchParams();
+    for (const name of Object.keys(values)) if (!form.fields.some((f) => f.name === name)) throw new Error(`no field ${name} in the form`);
+    for (const field of form.fields) body.append(field.name, values[field.name] ?? field.value);
+    const pressed = form.buttons.find((b) => b.type.includes(button));
+    if (!pressed) throw new Error(`no button "${button}" in the form (buttons: ${form.buttons.map((b) => b.type).join(', ')})`);
+    if (pressed.name) body.append(pressed.name, pressed.value);
+    return this.open(form.action, { method: form.method, body });
+  }
+
+  private store(line: string, url: URL): void {
+    const [pair, ...attrs] = line.split(';');
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    let path = url.pathname.replace(/\/[^/]*$/, '/') || '/';
+    let expired = false;
+    for (const attr of attrs) {
+      const [k, v = ''] = attr.trim().split('=');
+      if (k.toLowerCase() === 'path') path = v || '/';
+      if (k.toLowerCase() === 'max-age' && Number(v) <= 0) expired = true;
+      if (k.toLowerCase() === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+    }
+    if (expired || value === '') this.jar.delete(name);
+    else this.jar.set(name, { value, path });
+  }
 }

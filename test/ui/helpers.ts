@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before } from 'node:test';
 import type { Page } from 'playwright-core';
-import { startBrowser, type UiBrowser } from '../helpers/browser.js';
+import { startBrowser, type UiBrowser } from '../helpers/chromium.js';
 import { push, pull, type Credentials, type Docker1Image } from '../helpers/docker1.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
 import { KeyRing } from '../../src/services/keyring.js';
 import { SessionService } from '../../src/services/sessions.js';
+import { TokenService } from '../../src/services/tokens.js';
 import { ALICE, BOB, browserSuite, CAROL, logIn, logOut, pushAs } from './helpers.js';
 
 const MAX_FAILURES = 3;
@@ -88,7 +89,7 @@ describe('web UI: sessions and protections', () => {
     // same session made with another secret, or with its payload changed, is not.
     const alice = await srv.running.services.users.get(ALICE.username);
     const bob = await srv.running.services.users.get(BOB.username);
-    const ours = new SessionService(KeyRing.load(srv.root), srv.running.services.users, 600).issue(alice);
+    const ours = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).issue(alice);
     const theirs = new SessionService(new KeyRing(randomBytes(32)), srv.running.services.users, 600).issue(alice);
     assert.match((await getWith(ours.value, '/')).text, /Signed in as <strong>alice<\/strong>/);
     assert.doesNotMatch((await getWith(theirs.value, '/')).text, /Signed in as/);
@@ -157,8 +158,8 @@ describe('web UI: sessions and protections', () => {
     const missing = await post({ description: 'no token' });
     assert.equal(missing.status, 403);
     assert.match(await missing.text(), /This form has expired or did not come from this site/);
-    const bobSession = new SessionService(KeyRing.load(srv.root), srv.running.services.users, 600).issue(await srv.running.services.users.get(BOB.username));
-    const otherToken = new SessionService(KeyRing.load(srv.root), srv.running.services.users, 600).csrfToken(bobSession.session);
+    const bobSession = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).issue(await srv.running.services.users.get(BOB.username));
+    const otherToken = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).csrfToken(bobSession.session);
     assert.equal((await post({ description: 'token of another session', _csrf: otherToken })).status, 403);
     assert.equal((await post({ description: 'another site', _csrf: token }, { Origin: 'http://attacker.example' })).status, 403);
     assert.equal(await description(), before, 'nothing changed');

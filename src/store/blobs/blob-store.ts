@@ -74,3 +74,8 @@ export interface BlobStore {
   /** Every stored digest, in no particular order. */
   list(): AsyncIterable<string>;
 }
+
+/** A range `read` accepts: whole, non-negative, ordered offsets (an `end` past the last byte is fine: reads stop there). */
+export function isValidRange(range: ByteRange): boolean {
+  return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
+}

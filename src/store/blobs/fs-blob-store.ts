@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { invalidInput, notFound } from '../../domain/errors.js';
 import { BlobPaths } from './blob-paths.js';
 import { DurableFileWriter } from './durable-file.js';
-import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+import { isValidRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
@@ -180,11 +180,6 @@ export class FsBlobStore implements BlobStore {
       }
     }
   }
-}
-
-/** Whole, non-negative, ordered offsets (an `end` past the last byte is fine: reads stop at EOF). */
-function isValidRange(range: ByteRange): boolean {
-  return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
 }
 
 async function syncDir(dir: string): Promise<void> {

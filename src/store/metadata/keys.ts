@@ -24,6 +24,14 @@
  *                                         repository (the Docker Hub API double's pull_count)
  *   tagpull!<ns>/<repo>!<tag>             string: ISO time the tag was last pulled (Hub double)
  *   tagpush!<ns>/<repo>!<tag>             string: the user who last pushed the tag (Hub double)
+ *   oauthclient!<client id>               OAuthClientRecord: name, hashed secret, redirect URIs
+ *   oauthcode!<sha256 of code>            OAuthCodeRecord: an authorization code (kept after use,
+ *                                         marked used, so that a reuse is recognised)
+ *   oauthgrant!<user>!<grant id>          OAuthGrantRecord: one authorization of a client by a user
+ *   oauthtoken!<sha256 of token>          OAuthTokenRecord: an access or refresh token
+ *   oauthgt!<grant id>!<sha256 of token>  true: the tokens of a grant (revoking it deletes them)
+ *
+ * OAuth ids and hashes are lowercase hex; user names are [a-z0-9_].
  *
  * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
  * + its repository record + its image-list links; a repository delete with all its tags,
@@ -50,6 +58,11 @@ export const keys = {
   repoPulls: (name: RepoName) => `pulls!${name.full}`,
   tagPull: (name: RepoName, tag: Tag) => `tagpull!${name.full}!${tag}`,
   tagPusher: (name: RepoName, tag: Tag) => `tagpush!${name.full}!${tag}`,
+  oauthClient: (id: string) => `oauthclient!${id}`,
+  oauthCode: (hash: string) => `oauthcode!${hash}`,
+  oauthGrant: (user: string, id: string) => `oauthgrant!${user}!${id}`,
+  oauthToken: (hash: string) => `oauthtoken!${hash}`,
+  oauthGrantToken: (grantId: string, hash: string) => `oauthgt!${grantId}!${hash}`,
 };
 
 export interface KeyRange {
@@ -74,6 +87,11 @@ export const ranges = {
   /** The repositories of one namespace (`/` ends the namespace: `ab/` never matches `ab-c/`). */
   tagPulls: (name: RepoName) => prefixRange(`tagpull!${name.full}!`),
   tagPushers: (name: RepoName) => prefixRange(`tagpush!${name.full}!`),
+  oauthClients: () => prefixRange('oauthclient!'),
+  oauthGrants: (user: string) => prefixRange(`oauthgrant!${user}!`),
+  oauthGrantTokens: (grantId: string) => prefixRange(`oauthgt!${grantId}!`),
+  oauthCodes: () => prefixRange('oauthcode!'),
+  oauthTokens: () => prefixRange('oauthtoken!'),
 };
 
 /** The last `!`-separated part of a key (a tag or an image id in the ranges above). */
