@@ -67,6 +67,7 @@ async function seed(): Promise<{ cookie: string; tag: string }> {
     // Pushers are recorded by an event listener; let it finish before the store closes.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const owner = await services.users.get(OWNER.username);
+    if (!owner) throw new Error('the owner account was not created');
     const session = services.sessions.issue(owner);
     console.log(`seeded ${TAGS + 5} images, a ${TAGS}-tag repository and ${OTHER_REPOS} more repositories in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return { cookie: `registry_web_session=${session.value}`, tag: 'v1.250' };

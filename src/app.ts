@@ -18,7 +18,7 @@ import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
 import { uiRoutes } from './http/ui/routes.js';
-import { sessionOf } from './http/web-session.js';
+import { WebSessions } from './http/web-session.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -77,10 +77,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLog(logger, requestMetrics(services.metrics)));
   app.use(dockerHeaders(VERSION, config.flavor));
   // The web UI owns / and /-/… (no API path); it reads its own session cookie, never Authorization.
+  const web = new WebSessions(services.sessions, services.keyRing);
   if (config.ui_enabled) {
     app.use(
       uiRoutes({
-        sessions: services.sessions,
+        web,
         catalog: services.catalog,
         console: services.console,
         endpoints: config.endpoints,
@@ -105,7 +106,7 @@ export function createApp(deps: AppDeps): Koa {
         keyRing: services.keyRing,
         maxJsonBytes: config.max_json_bytes,
         // Signed in to the web UI counts as logged in on the consent page.
-        ...(config.ui_enabled ? { session: async (ctx: Context) => (await sessionOf(ctx, services.sessions))?.user ?? null } : {}),
+        ...(config.ui_enabled ? { session: async (ctx: Context) => (await web.sessionOf(ctx))?.user ?? null } : {}),
       }),
     ),
   );

@@ -1,20 +1,15 @@
 /**
- * Browser sessions and CSRF tokens: the cookie scheme of the identity module, shared by
- * every face that serves HTML forms (the web UI, the OAuth pages).
+ * Browser sessions: the web UI's scheme of the identity module (the OAuth consent page
+ * counts one as logged in; http/web-session.ts carries it in a cookie).
  *
  * A session is stateless and signed with the key ring (label SESSION_LABEL):
  *
- *   <payload>.<mac>     payload = base64url JSON {s: id, u: user or "", e: expiry (unix s), p: pw}
+ *   <payload>.<mac>     payload = base64url JSON {s: id, u: user, e: expiry (unix s), p: pw}
  *
- * `s` is 16 random bytes, new at every login and logout, so a session id an attacker planted
- * before the login is worth nothing after it; `p` fingerprints the password hash, so a
+ * `s` is 16 random bytes, new at every login; `p` fingerprints the password hash, so a
  * password change ends every session issued before. Opening a session checks the signature,
  * the expiry, that the session was not ended by a logout, and that its account still exists,
  * is active and has the same password.
- *
- * Anonymous visitors get a session too (u = ""), when they open a form: the CSRF token of
- * the login form is bound to it. A CSRF token is HMAC(CSRF_LABEL, session id): it needs no
- * storage, changes with the session, and one session's token is useless in another.
  *
  * A logout ends the session at once in this process (its id is remembered until it would
  * have expired, at most MAX_ENDED ids); the cookie is also removed from the browser. The
@@ -22,14 +17,12 @@
  * its expiry (`ui_session_ttl_seconds`).
  */
 import { randomBytes } from 'node:crypto';
-import { RegistryError } from '../domain/errors.js';
 import type { UserRecord } from '../domain/records.js';
 import { passwordVersion } from './jwt.js';
 import type { KeyRing } from './keyring.js';
 import type { UserService } from './users.js';
 
 const SESSION_LABEL = 'web-session/v1';
-const CSRF_LABEL = 'web-csrf/v1';
 /** Longest cookie value accepted (a real one is ~150 characters). */
 const MAX_VALUE = 1024;
 /** Ended sessions remembered (oldest forgotten first). */
@@ -37,10 +30,10 @@ const MAX_ENDED = 100_000;
 const PART = /^[A-Za-z0-9_-]+$/;
 
 export interface Session {
-  /** Random, base64url: the CSRF token is bound to it. */
+  /** Random, base64url. */
   readonly id: string;
-  /** The signed-in account; null for an anonymous visitor. */
-  readonly user: UserRecord | null;
+  /** The signed-in account. */
+  readonly user: UserRecord;
   /** Unix seconds. */
   readonly expiresAt: number;
 }
@@ -70,10 +63,10 @@ export class SessionService {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** A new session for `user` (null: an anonymous visitor). */
-  issue(user: UserRecord | null): IssuedSession {
+  /** A new session for `user`. */
+  issue(user: UserRecord): IssuedSession {
     const session: Session = { id: randomBytes(16).toString('base64url'), user, expiresAt: this.nowSeconds() + this.ttlSeconds };
-    const payload: Payload = { s: session.id, u: user?.name ?? '', e: session.expiresAt, p: user ? passwordVersion(user.passwordHash) : '' };
+    const payload: Payload = { s: session.id, u: user.name, e: session.expiresAt, p: passwordVersion(user.passwordHash) };
     const encoded = Buffer.from(JSON.stringify(payload)).toString('base64url');
     return { session, value: `${encoded}.${this.keys.sign(SESSION_LABEL, encoded)}`, maxAgeSeconds: this.ttlSeconds };
   }
@@ -97,7 +90,6 @@ export class SessionService {
     const { s, u, e, p } = payload;
     if (typeof s !== 'string' || typeof u !== 'string' || typeof e !== 'number' || typeof p !== 'string') return null;
     if (e <= this.nowSeconds() || this.ended.has(s)) return null;
-    if (u === '') return { id: s, user: null, expiresAt: e };
     const user = await this.users.get(u);
     if (!user || !user.active || passwordVersion(user.passwordHash) !== p) return null;
     return { id: s, user, expiresAt: e };
@@ -120,18 +112,6 @@ export class SessionService {
       this.ended.delete(id);
     }
     this.ended.set(session.id, session.expiresAt);
-  }
-
-  /** The CSRF token of forms rendered for `session`. */
-  csrfToken(session: Session): string {
-    return this.keys.sign(CSRF_LABEL, session.id);
-  }
-
-  /** FORBIDDEN unless `token` is the CSRF token of `session`. */
-  checkCsrf(session: Session | null, token: unknown): void {
-    if (!session || typeof token !== 'string' || !this.keys.verify(CSRF_LABEL, session.id, token)) {
-      throw new RegistryError('FORBIDDEN', 'This form has expired or did not come from this site: reload the page and try again.');
-    }
   }
 
   private nowSeconds(): number {

@@ -21,12 +21,14 @@ async function get(srv: TestServer, path: string, init: RequestInit = {}): Promi
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
-/** The anonymous session cookie and CSRF token of a fresh login form. */
+/** The CSRF cookie and token of a fresh login form. */
 async function loginForm(srv: TestServer): Promise<{ cookie: string; token: string }> {
   const page = await get(srv, '/-/login');
-  const cookie = /registry_web_session=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')?.[1];
+  const set = page.headers.get('set-cookie') ?? '';
+  const cookie = /registry_csrf=([^;]+)/.exec(set)?.[1];
   const token = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
-  assert.ok(cookie && token, 'the login form sets a session and carries its token');
+  assert.ok(cookie && token, 'the login form gives a CSRF cookie and carries its token');
+  assert.doesNotMatch(set, /registry_web_session/, 'no session before logging in');
   return { cookie, token };
 }
 
@@ -127,7 +129,7 @@ describe('web UI over HTTP', () => {
 
   test('bad form posts: not a form, too large, no session: 4xx pages', async () => {
     const { cookie, token } = await loginForm(srv);
-    const headers = { Cookie: `registry_web_session=${cookie}` };
+    const headers = { Cookie: `registry_csrf=${cookie}` };
     const json = await get(srv, '/-/login', { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{}' });
     assert.equal(json.status, 400);
     assert.match(json.text, /Expected a form/);
@@ -138,7 +140,7 @@ describe('web UI over HTTP', () => {
     });
     assert.equal(big.status, 413);
     assert.match(big.text, /<h1>Too large<\/h1>/);
-    // A session that does not exist cannot post.
+    // Without its cookie the token is worth nothing.
     const noSession = await get(srv, '/-/logout', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `_csrf=${token}` });
     assert.equal(noSession.status, 403);
   });
@@ -154,7 +156,7 @@ describe('web UI over HTTP', () => {
       const { cookie, token } = await loginForm(srv);
       const res = await get(srv, '/-/login', {
         method: 'POST',
-        headers: { Cookie: `registry_web_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+        headers: { Cookie: `registry_csrf=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ _csrf: token, next, username: ALICE.username, password: ALICE.password }).toString(),
       });
       assert.equal(res.status, 303, next);
@@ -164,7 +166,8 @@ describe('web UI over HTTP', () => {
       assert.match(set, /; httponly/i);
       assert.match(set, /; samesite=lax/i);
       assert.match(set, /; path=\//i);
-      assert.notEqual(/registry_web_session=([^;]+)/.exec(set)?.[1], cookie, 'a new session at login');
+      const session = await srv.running.services.sessions.open(/registry_web_session=([^;]+)/.exec(set)?.[1]);
+      assert.equal(session?.user.name, ALICE.username);
     }
   });
 
@@ -200,10 +203,10 @@ describe('web UI over HTTP', () => {
     assert.match(first.text, /60 repositories found/);
     assert.equal([...first.text.matchAll(/<th scope="row">/g)].length, 50);
     assert.match(first.text, /Page 1 of 2/);
-    assert.match(first.text, /<a href="\/\?q=paged&amp;page=2" rel="next">Next page<\/a>/);
+    assert.match(first.text, /<a href="\/\?q=paged&#38;page=2" rel="next">Next page<\/a>/);
     const second = await get(srv, '/?q=paged&page=2');
     assert.equal([...second.text.matchAll(/<th scope="row">/g)].length, 10);
-    assert.match(second.text, /<a href="\/\?q=paged&amp;page=1" rel="prev">Previous page<\/a>/);
+    assert.match(second.text, /<a href="\/\?q=paged&#38;page=1" rel="prev">Previous page<\/a>/);
     assert.doesNotMatch(first.text + second.text, /pages\/repo-60/);
     assert.equal((await get(srv, '/?q=paged&page=3')).status, 200);
   });

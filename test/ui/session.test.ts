@@ -54,14 +54,13 @@ describe('web UI: sessions and protections', () => {
     assert.equal(await page.getByLabel('Username').inputValue(), ALICE.username);
     assert.equal(await page.getByRole('link', { name: 'Log in' }).count(), 1);
     assert.equal(await page.getByText('Signed in as').count(), 0);
-    // The only cookie is the anonymous session the form's CSRF token is bound to: it signs no one in.
-    const cookie = await sessionCookie();
-    assert.ok(cookie, 'the login form starts an anonymous session');
-    const home = await getWith(cookie.value, '/');
-    assert.equal(home.status, 200);
-    assert.ok(!home.text.includes('Signed in as'), 'a wrong password makes no session');
-    assert.equal((await getWith(cookie.value, '/-/admin')).status, 303, 'anonymous: sent to log in');
     await browser.screenshot('login-error');
+    // No session cookie; the only cookie is the one the form's CSRF token is bound to.
+    assert.equal(await sessionCookie(), undefined, 'a wrong password makes no session');
+    const cookies = await browser.context.cookies(srv.url);
+    assert.deepEqual(cookies.map((c) => [c.name, c.httpOnly, c.sameSite]), [['registry_csrf', true, 'Lax']]);
+    await page.goto(`${srv.url}/-/admin`);
+    await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
   });
 
   test('a right password signs in with an HttpOnly, SameSite cookie signed with the registry secret; "Log out" ends the session', async () => {
@@ -87,14 +86,14 @@ describe('web UI: sessions and protections', () => {
 
     // Signed with the registry's secret: a session made with that secret is accepted, the
     // same session made with another secret, or with its payload changed, is not.
-    const alice = await srv.running.services.users.get(ALICE.username);
-    const bob = await srv.running.services.users.get(BOB.username);
+    const alice = (await srv.running.services.users.get(ALICE.username))!;
+    const bob = (await srv.running.services.users.get(BOB.username))!;
     const ours = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).issue(alice);
     const theirs = new SessionService(new KeyRing(randomBytes(32)), srv.running.services.users, 600).issue(alice);
     assert.match((await getWith(ours.value, '/')).text, /Signed in as <strong>alice<\/strong>/);
     assert.doesNotMatch((await getWith(theirs.value, '/')).text, /Signed in as/);
     const [payload, mac] = cookie.value.split('.');
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), u: bob!.name })).toString('base64url');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), u: bob.name })).toString('base64url');
     assert.doesNotMatch((await getWith(`${forged}.${mac}`, '/')).text, /Signed in as/);
     assert.match((await getWith(cookie.value, '/')).text, /Signed in as <strong>alice<\/strong>/);
 
@@ -142,14 +141,15 @@ describe('web UI: sessions and protections', () => {
     assert.ok(forms.length >= 4, JSON.stringify(forms));
     for (const form of forms) assert.match(form.token, /^[A-Za-z0-9_-]{43}$/, `${form.action}`);
     const token = forms[0].token;
-    assert.ok(forms.every((f) => f.token === token), 'one token per session');
+    assert.ok(forms.every((f) => f.token === token), 'one token per browser');
     const cookie = (await sessionCookie())!.value;
+    const csrfCookie = (await browser.context.cookies(srv.url)).find((c) => c.name === 'registry_csrf')!.value;
 
-    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}, csrf = csrfCookie) =>
       fetch(`${srv.url}/-/r/alice/app/description`, {
         method: 'POST',
         redirect: 'manual',
-        headers: { Cookie: `registry_web_session=${cookie}`, 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        headers: { Cookie: `registry_web_session=${cookie}; registry_csrf=${csrf}`, 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
         body: new URLSearchParams(fields).toString(),
       });
     const description = async () => (await srv.running.services.repos.get(parseRepoPath('alice/app'))).description;
@@ -158,9 +158,12 @@ describe('web UI: sessions and protections', () => {
     const missing = await post({ description: 'no token' });
     assert.equal(missing.status, 403);
     assert.match(await missing.text(), /This form has expired or did not come from this site/);
-    const bobSession = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).issue(await srv.running.services.users.get(BOB.username));
-    const otherToken = new SessionService(new KeyRing(TokenService.loadSecret(srv.root)), srv.running.services.users, 600).csrfToken(bobSession.session);
-    assert.equal((await post({ description: 'token of another session', _csrf: otherToken })).status, 403);
+    // Another browser's token (and cookie) from the login form.
+    const other = await fetch(`${srv.url}/-/login`);
+    const otherToken = /name="_csrf" value="([^"]+)"/.exec(await other.text())![1];
+    const otherCookie = /registry_csrf=([^;]+)/.exec(other.headers.get('set-cookie') ?? '')![1];
+    assert.equal((await post({ description: "another browser's token", _csrf: otherToken })).status, 403);
+    assert.equal((await post({ description: "the token with another browser's cookie", _csrf: token }, {}, otherCookie)).status, 403);
     assert.equal((await post({ description: 'another site', _csrf: token }, { Origin: 'http://attacker.example' })).status, 403);
     assert.equal(await description(), before, 'nothing changed');
 
@@ -224,5 +227,18 @@ describe('web UI: sessions and protections', () => {
     await page.getByRole('link', { name: 'Log in' }).waitFor();
     assert.equal(await page.getByText('Signed in as').count(), 0);
     await srv.running.services.users.update(BOB.username, { password: BOB.password });
+  });
+
+  test('signed in to the web UI, the OAuth consent page knows who you are (no password asked)', async () => {
+    const { srv, browser } = suite;
+    const { page } = browser;
+    const client = await srv.running.services.oauth.addClient('Build Bot', ['http://127.0.0.1:9/callback']);
+    const authorize = `${srv.url}/api/v1.1/o/authorize/?${new URLSearchParams({ client_id: client.client_id, redirect_uri: 'http://127.0.0.1:9/callback', response_type: 'code', scope: 'repo_read', state: 'xyz' })}`;
+    await page.goto(authorize);
+    await page.getByLabel('Password').waitFor();
+    await logIn(page, srv.url, ALICE);
+    await page.goto(authorize);
+    await page.getByText('You are logged in as alice').waitFor();
+    assert.equal(await page.getByLabel('Password').count(), 0);
   });
 });

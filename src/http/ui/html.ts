@@ -9,6 +9,8 @@
  * took three quarters of its rendering time. Long lists are given as each(items, render):
  * a row is rendered when it is written and is garbage right after.
  */
+import { escapeHtml } from '../escape-html.js';
+
 type Part = string | Html | Each<unknown>;
 
 export class Html {
@@ -24,13 +26,6 @@ class Each<T> {
 
 type Value = Html | Each<never> | string | number | boolean | null | undefined | readonly Value[];
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const SPECIAL = /[&<>"']/g;
-const HAS_SPECIAL = /[&<>"']/;
-
-export function escapeHtml(text: string): string {
-  return HAS_SPECIAL.test(text) ? text.replace(SPECIAL, (c) => ESCAPES[c]) : text;
-}
 
 function add(parts: Part[], value: Value): void {
   if (value instanceof Html || value instanceof Each) parts.push(value as Part);

@@ -31,11 +31,10 @@ import { parseRepoName, type RepoName } from '../../domain/names.js';
 import type { Permission } from '../../domain/records.js';
 import type { CatalogService } from '../../services/catalog.js';
 import type { ConsoleService } from '../../services/console.js';
-import type { SessionService } from '../../services/sessions.js';
 import { STATUS_BY_CODE } from '../error-map.js';
 import type { RegistryState } from '../middleware.js';
 import { requestHost } from '../request-host.js';
-import { clearSession, ensureSession, readPostedForm, sessionOf, sessionPrincipal, startSession } from '../web-session.js';
+import type { WebSessions } from '../web-session.js';
 import { html } from './html.js';
 import { layout, loginHref, repoPath, type PageOptions, type View } from './layout.js';
 import { loginPage } from './pages/account.js';
@@ -44,7 +43,8 @@ import { confirmRepoDelete, confirmTagDelete, historyPage, repositoryList, repos
 import { StaticAssets, STATIC_PREFIX } from './static.js';
 
 export interface UiDeps {
-  sessions: SessionService;
+  /** The browser session and CSRF checks (shared with the OAuth consent page). */
+  web: WebSessions;
   catalog: CatalogService;
   console: ConsoleService;
   /** config.endpoints: the host:port in pull commands (empty: the Host the browser used). */
@@ -90,17 +90,20 @@ const PERMISSIONS = new Set<string>(['read', 'write', 'admin']);
 
 /** The web UI as one middleware; requests outside isUiPath() pass by untouched. */
 export function uiRoutes(deps: UiDeps): Middleware {
-  const { sessions, catalog } = deps;
+  const { web, catalog } = deps;
+  const sessions = web.sessions;
   const admin = deps.console;
   const assets = new StaticAssets(deps.staticDir);
   const router = new Router();
 
-  const principal = (ctx: Context) => sessionPrincipal(ctx, sessions);
-  const viewOf = async (ctx: Context): Promise<View> => {
-    const session = await sessionOf(ctx, sessions);
+  const principal = (ctx: Context) => web.principal(ctx);
+  /** `forms`: the page has a form for anonymous visitors too (log in), so it needs a CSRF token. */
+  const viewOf = async (ctx: Context, forms = false): Promise<View> => {
+    const session = await web.sessionOf(ctx);
     return {
       user: session?.user ?? null,
-      csrf: session ? sessions.csrfToken(session) : null,
+      // Signed in, every page has a form: Log out.
+      csrf: session || forms ? web.csrfToken(ctx) : null,
       here: ctx.url,
       query: typeof ctx.query.q === 'string' ? ctx.query.q : '',
       assets,
@@ -127,7 +130,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
   };
   const tagOf = (ctx: Context): string => (ctx.params as { tag: string }).tag;
   const host = (ctx: Context) => deps.endpoints.split(',')[0].trim() || requestHost(ctx);
-  const posted = async (ctx: Context) => (await readPostedForm(ctx, sessions)).form;
+  const posted = (ctx: Context) => web.readPostedForm(ctx);
 
   router.get(`${STATIC_PREFIX}:file`, (ctx) => {
     if (!assets.serve(ctx, (ctx.params as { file: string }).file)) throw new RegistryError('NOT_FOUND', 'No such file');
@@ -150,13 +153,13 @@ export function uiRoutes(deps: UiDeps): Middleware {
   router.post('/-/r/:ns/:repo/description', async (ctx) => {
     const form = await posted(ctx);
     const name = repoOf(ctx);
-    await catalog.setDescription(await principal(ctx), name, (form.get('description') ?? '').replace(/\r\n/g, '\n'));
+    await catalog.setDescription(await principal(ctx), name, (form.description ?? '').replace(/\r\n/g, '\n'));
     redirect(ctx, `${repoPath(name)}?done=description`);
   });
   router.post('/-/r/:ns/:repo/visibility', async (ctx) => {
     const form = await posted(ctx);
     const name = repoOf(ctx);
-    const value = form.get('private');
+    const value = form.private;
     if (value !== 'true' && value !== 'false') throw invalidInput('Expected private=true or private=false');
     await catalog.setPrivate(await principal(ctx), name, value === 'true');
     redirect(ctx, `${repoPath(name)}?done=${value === 'true' ? 'private' : 'public'}`);
@@ -164,15 +167,15 @@ export function uiRoutes(deps: UiDeps): Middleware {
   router.post('/-/r/:ns/:repo/collaborators', async (ctx) => {
     const form = await posted(ctx);
     const name = repoOf(ctx);
-    const permission = form.get('permission') ?? '';
+    const permission = form.permission ?? '';
     if (!PERMISSIONS.has(permission)) throw invalidInput('Permission must be read, write or admin');
-    await catalog.setCollaborator(await principal(ctx), name, form.get('user') ?? '', permission as Permission);
+    await catalog.setCollaborator(await principal(ctx), name, form.user ?? '', permission as Permission);
     redirect(ctx, `${repoPath(name)}?done=collaborator-added`);
   });
   router.post('/-/r/:ns/:repo/collaborators/remove', async (ctx) => {
     const form = await posted(ctx);
     const name = repoOf(ctx);
-    await catalog.setCollaborator(await principal(ctx), name, form.get('user') ?? '', null);
+    await catalog.setCollaborator(await principal(ctx), name, form.user ?? '', null);
     redirect(ctx, `${repoPath(name)}?done=collaborator-removed`);
   });
   router.get('/-/r/:ns/:repo/tags/:tag/delete', async (ctx) => {
@@ -199,7 +202,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
     const form = await posted(ctx);
     const name = repoOf(ctx);
     const who = await principal(ctx);
-    if ((form.get('confirm') ?? '').trim() !== name.full) {
+    if ((form.confirm ?? '').trim() !== name.full) {
       const repo = await catalog.repository(who, name);
       await render(ctx, 400, confirmRepoDelete(await viewOf(ctx), repo.summary, `Type ${name.full} to confirm: the repository was not deleted.`));
       return;
@@ -211,16 +214,15 @@ export function uiRoutes(deps: UiDeps): Middleware {
   // ── the session ─────────────────────────────────────────────────────────────────────
   router.get('/-/login', async (ctx) => {
     const next = safeNext(ctx.query.next);
-    if ((await sessionOf(ctx, sessions))?.user) return redirect(ctx, next);
-    await ensureSession(ctx, sessions);
-    await render(ctx, 200, loginPage(await viewOf(ctx), { next, username: '', error: null }));
+    if (await web.sessionOf(ctx)) return redirect(ctx, next);
+    await render(ctx, 200, loginPage(await viewOf(ctx, true), { next, username: '', error: null }));
   });
   router.post('/-/login', async (ctx) => {
-    const { form } = await readPostedForm(ctx, sessions);
-    const next = safeNext(form.get('next'));
-    const username = (form.get('username') ?? '').slice(0, 64);
+    const form = await posted(ctx);
+    const next = safeNext(form.next);
+    const username = (form.username ?? '').slice(0, 64);
     try {
-      startSession(ctx, await sessions.login(username, form.get('password') ?? '', ctx.ip));
+      web.start(ctx, await sessions.login(username, form.password ?? '', ctx.ip));
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
       const messages: Partial<Record<string, string>> = {
@@ -231,15 +233,14 @@ export function uiRoutes(deps: UiDeps): Middleware {
       const message = messages[err.code];
       if (!message) throw err;
       if (err.code === 'TOO_MANY_REQUESTS') ctx.res.setHeader('Retry-After', String(retryAfter(err)));
-      await render(ctx, STATUS_BY_CODE[err.code], loginPage(await viewOf(ctx), { next, username, error: message }));
+      await render(ctx, STATUS_BY_CODE[err.code], loginPage(await viewOf(ctx, true), { next, username, error: message }));
       return;
     }
     redirect(ctx, next);
   });
   router.post('/-/logout', async (ctx) => {
-    const { session } = await readPostedForm(ctx, sessions);
-    sessions.end(session);
-    clearSession(ctx);
+    await posted(ctx);
+    await web.end(ctx);
     redirect(ctx, '/?done=logged-out');
   });
 
@@ -254,7 +255,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
   router.post('/-/admin/users', async (ctx) => {
     const form = await posted(ctx);
     const who = await principal(ctx);
-    const account = { username: form.get('username') ?? '', email: form.get('email') ?? '', password: form.get('password') ?? '', admin: form.get('admin') === 'true' };
+    const account = { username: form.username ?? '', email: form.email ?? '', password: form.password ?? '', admin: form.admin === 'true' };
     try {
       await admin.createAccount(who, account);
     } catch (err) {
@@ -267,12 +268,12 @@ export function uiRoutes(deps: UiDeps): Middleware {
   });
   router.post('/-/admin/users/:name/active', async (ctx) => {
     const form = await posted(ctx);
-    await admin.setActive(await principal(ctx), (ctx.params as { name: string }).name, flag(form.get('active')));
+    await admin.setActive(await principal(ctx), (ctx.params as { name: string }).name, flag(form.active));
     redirect(ctx, '/-/admin/users?done=user-changed');
   });
   router.post('/-/admin/users/:name/admin', async (ctx) => {
     const form = await posted(ctx);
-    await admin.setAdmin(await principal(ctx), (ctx.params as { name: string }).name, flag(form.get('admin')));
+    await admin.setAdmin(await principal(ctx), (ctx.params as { name: string }).name, flag(form.admin));
     redirect(ctx, '/-/admin/users?done=user-changed');
   });
   router.get('/-/admin/gc', async (ctx) => {
@@ -281,7 +282,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
   });
   router.post('/-/admin/gc', async (ctx) => {
     const form = await posted(ctx);
-    const mode = form.get('mode');
+    const mode = form.mode;
     if (mode !== 'dry-run' && mode !== 'run') throw invalidInput('Expected mode=dry-run or mode=run');
     const report = await admin.collectGarbage(await principal(ctx), mode === 'dry-run');
     await render(ctx, 200, gcPage(await viewOf(ctx), deps.gcGraceSeconds, report));
@@ -353,7 +354,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
       return;
     }
     // A page that needs a signed-in visitor: log in first, then come back.
-    if (status === 401 && (ctx.method === 'GET' || ctx.method === 'HEAD') && !(await sessionOf(ctx, sessions))?.user) {
+    if (status === 401 && (ctx.method === 'GET' || ctx.method === 'HEAD') && !(await web.sessionOf(ctx))) {
       return redirect(ctx, loginHref(ctx.url));
     }
     const view = await viewOf(ctx);
