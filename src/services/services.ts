@@ -3,8 +3,11 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
+import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
+import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
@@ -44,8 +47,30 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/**
+ * Where the data lives: `disk` (LevelDB and content-addressed files under storage_root) or
+ * `memory` (nothing on disk, gone with the process: the test double, src/testing/).
+ */
+export type StoreKind = 'disk' | 'memory';
+
+/** The stores the services run on, and the two things besides records that live with them. */
+export interface Stores {
+  meta: MetadataStore;
+  blobs: BlobStore;
+  /** The key of Index tokens and Hub JWTs (on disk: `<storage_root>/secret`, made on first use). */
+  secret(): Buffer;
+  /** GET /_status's storage check: writes, reads back and removes a little data where uploads go. */
+  probe(): Promise<void>;
+}
+
 /** Opens the stores only (for CLI commands that need no HTTP). */
-export async function openStores(config: Config, logger: Logger): Promise<{ meta: MetadataStore; blobs: FsBlobStore }> {
+export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
+  if (kind === 'memory') {
+    const meta = new MemoryMetadataStore();
+    await meta.open();
+    const secret = randomBytes(32);
+    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+  }
   const blobs = new FsBlobStore(config.storage_root);
   const { removedTemp } = await blobs.init();
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
@@ -58,33 +83,50 @@ export async function openStores(config: Config, logger: Logger): Promise<{ meta
     }
     throw err;
   }
-  return { meta, blobs };
+  let secret: Buffer | null = null;
+  return {
+    meta,
+    blobs,
+    secret: () => (secret ??= TokenService.loadSecret(config.storage_root)),
+    async probe() {
+      const probe = blobs.paths.newTemp();
+      try {
+        await fs.writeFile(probe, 'status');
+        if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
+      } finally {
+        await fs.rm(probe, { force: true });
+      }
+    },
+  };
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const { meta, blobs } = await openStores(config, logger);
+export interface ServiceOptions {
+  /** Default `disk`. */
+  store?: StoreKind;
+  /**
+   * Process-wide figures (CPU, memory, GC, event loop) in /metrics; default true. Off for
+   * the test double: their collectors stay registered for the life of the process.
+   */
+  processMetrics?: boolean;
+}
+
+export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
+  const stores = await openStores(config, logger, options.store);
+  const { meta, blobs } = stores;
   const gate = new Gate();
   const images = new ImageService(meta, blobs, gate);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const tokens = new TokenService(stores.secret(), config.token_ttl_seconds);
   const search = new SearchService(meta, access);
-  const health = new HealthService(meta, async () => {
-    const probe = blobs.paths.newTemp();
-    try {
-      await fs.writeFile(probe, 'status');
-      if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
-    } finally {
-      await fs.rm(probe, { force: true });
-    }
-  });
+  const health = new HealthService(meta, () => stores.probe());
   const metrics = new Metrics(async () => {
     let total = 0;
     for await (const digest of blobs.list()) total += (await blobs.stat(digest))?.size ?? 0;
     return total;
-  });
+  }, options.processMetrics ?? true);
   if (config.admin_username) {
     const created = await users.ensureAdmin(
       config.admin_username,
@@ -107,7 +149,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     logger,
   );
   events.on((event) => webhooks.onEvent(event));
-  const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const jwt = new JwtService(stores.secret(), config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
   webhooks.start();
