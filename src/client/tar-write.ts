@@ -71,6 +71,44 @@ function headerBlock(name: string, prefix: string, size: number, type: string, m
   return b;
 }
 
+/** The header of an entry: a PAX record first when the name or size needs one. */
+function headerBlocks(name: string, size: number, type: string, options: EntryOptions): Buffer[] {
+  const mode = options.mode ?? (type === '5' ? 0o755 : 0o644);
+  const mtime = options.mtime ?? 0;
+  const split = splitName(name);
+  const records: Buffer[] = [];
+  if (!split) records.push(paxRecord('path', name));
+  if (size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(size)));
+  const blocks: Buffer[] = [];
+  if (records.length) {
+    const pax = Buffer.concat(records);
+    const paxName = ('PaxHeaders.0/' + name.split('/').filter(Boolean).pop()).slice(0, 99);
+    blocks.push(headerBlock(paxName, '', pax.length, 'x', 0o644, mtime), pax);
+    if (pad(pax.length)) blocks.push(Buffer.alloc(pad(pax.length)));
+  }
+  const short = split ?? { prefix: '', name: name.slice(0, 100) };
+  blocks.push(headerBlock(short.name, short.prefix, size, type, mode, mtime));
+  return blocks;
+}
+
+/**
+ * A small archive made at once in memory (the test double's seed layers): directories
+ * (`data` absent) and files, in order, with the same headers TarWriter writes.
+ */
+export function tarOf(entries: Array<{ name: string; data?: Buffer }>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const { name, data } of entries) {
+    if (data === undefined) {
+      blocks.push(...headerBlocks(name.endsWith('/') ? name : name + '/', 0, '5', {}));
+      continue;
+    }
+    blocks.push(...headerBlocks(name, data.length, '0', {}), data);
+    if (pad(data.length)) blocks.push(Buffer.alloc(pad(data.length)));
+  }
+  blocks.push(Buffer.alloc(BLOCK * 2));
+  return Buffer.concat(blocks);
+}
+
 export class TarWriter {
   private open: { name: string; size: number; written: number } | null = null;
   private finished = false;
@@ -113,21 +151,7 @@ export class TarWriter {
   private async header(name: string, size: number, type: string, options: EntryOptions): Promise<void> {
     if (this.finished) throw new Error('tar: already finished');
     if (this.open) throw new Error(`tar: entry ${this.open.name} is still open`);
-    const mode = options.mode ?? (type === '5' ? 0o755 : 0o644);
-    const mtime = options.mtime ?? 0;
-    const split = splitName(name);
-    const records: Buffer[] = [];
-    if (!split) records.push(paxRecord('path', name));
-    if (size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(size)));
-    if (records.length) {
-      const pax = Buffer.concat(records);
-      const paxName = ('PaxHeaders.0/' + name.split('/').filter(Boolean).pop()).slice(0, 99);
-      await this.put(headerBlock(paxName, '', pax.length, 'x', 0o644, mtime));
-      await this.put(pax);
-      if (pad(pax.length)) await this.put(Buffer.alloc(pad(pax.length)));
-    }
-    const short = split ?? { prefix: '', name: name.slice(0, 100) };
-    await this.put(headerBlock(short.name, short.prefix, size, type, mode, mtime));
+    for (const block of headerBlocks(name, size, type, options)) await this.put(block);
   }
 
   async directory(name: string, options: EntryOptions = {}): Promise<void> {

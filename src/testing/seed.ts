@@ -20,12 +20,12 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { compressionOf, readArchive } from '../client/archive-read.js';
 import { USER_AGENT } from '../client/http.js';
 import { LayerCheck } from '../client/layer-check.js';
-import { TarWriter } from '../client/tar-write.js';
+import { tarOf } from '../client/tar-write.js';
 import { deriveV1Images } from '../client/v1-ids.js';
 import { parseImageId, parseRepoPath, parseTag, type RepoName, type Tag } from '../domain/names.js';
 import type { Services } from '../services/services.js';
@@ -122,7 +122,7 @@ export class Seeder {
       }
       const tags: Record<string, SeededImage> = {};
       for (const [tag, image] of Object.entries(repository.tags ?? {})) {
-        const built = await buildImage(image);
+        const built = buildImage(image);
         const pushed = await this.push(name, parseTag(tag), built.images, repository.pusher);
         tags[tag] = { id: pushed.id, configDigest: built.configDigest, layers: pushed.layers };
       }
@@ -195,9 +195,9 @@ export class Seeder {
 }
 
 /** The v1 images of a seed image, base first, as the CLI would push them from a tarball. */
-async function buildImage(image: SeedImage): Promise<{ images: PushableImage[]; configDigest: string }> {
+function buildImage(image: SeedImage): { images: PushableImage[]; configDigest: string } {
   if (!Array.isArray(image.layers) || image.layers.length === 0) throw new TypeError('seed: every image needs at least one layer');
-  const layers = await Promise.all(image.layers.map(layerBytes));
+  const layers = image.layers.map(layerBytes);
   const diffIds = layers.map((bytes) => `sha256:${sha256(compressionOf(bytes) === 'gzip' ? zlib.gunzipSync(bytes) : bytes)}`);
   const given = image.config ?? {};
   const config = {
@@ -223,41 +223,32 @@ async function buildImage(image: SeedImage): Promise<{ images: PushableImage[]; 
   return { images: pushable, configDigest };
 }
 
-async function layerBytes(layer: SeedLayer, index: number): Promise<Buffer> {
+function layerBytes(layer: SeedLayer, index: number): Buffer {
   if (layer instanceof Uint8Array) return Buffer.from(layer);
-  if (typeof layer === 'string') return tarOf({ [`layer${index}.txt`]: layer });
-  if (layer && typeof layer === 'object' && 'files' in layer && layer.files && typeof layer.files === 'object') return tarOf(layer.files);
+  if (typeof layer === 'string') return tarOf([{ name: `layer${index}.txt`, data: Buffer.from(layer) }]);
+  if (layer && typeof layer === 'object' && 'files' in layer && layer.files && typeof layer.files === 'object') return filesTar(layer.files);
   if (layer && typeof layer === 'object' && 'base64' in layer && typeof layer.base64 === 'string') return Buffer.from(layer.base64, 'base64');
   throw new TypeError(`seed: layer ${index} must be bytes, a string, {files: {path: content}} or {base64}`);
 }
 
 /** A tar of `files` (deterministic: uid/gid 0, mtime 0), with the directories they need. */
-async function tarOf(files: Record<string, string | Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const tar = new TarWriter(
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        chunks.push(chunk);
-        cb();
-      },
-    }),
-  );
+function filesTar(files: Record<string, string | Uint8Array>): Buffer {
+  const entries: Array<{ name: string; data?: Buffer }> = [];
   const dirs = new Set<string>();
   for (const [path, content] of Object.entries(files)) {
     const clean = path.replace(/^\/+/, '');
-    if (!clean || clean.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new TypeError(`seed: ${JSON.stringify(path)} is not a file path`);
     const parts = clean.split('/');
+    if (!clean || parts.some((part) => part === '' || part === '.' || part === '..')) throw new TypeError(`seed: ${JSON.stringify(path)} is not a file path`);
     for (let i = 1; i < parts.length; i++) {
       const dir = parts.slice(0, i).join('/');
       if (!dirs.has(dir)) {
         dirs.add(dir);
-        await tar.directory(dir);
+        entries.push({ name: dir });
       }
     }
-    await tar.file(clean, typeof content === 'string' ? content : Buffer.from(content));
+    entries.push({ name: clean, data: Buffer.from(content) });
   }
-  await tar.finish();
-  return Buffer.concat(chunks);
+  return tarOf(entries);
 }
 
 function sha256(bytes: Buffer): string {

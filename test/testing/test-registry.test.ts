@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestRegistry, type SeededImage, type TestRegistry } from 'v1-registry/testing';
 import { deriveV1Images } from '../../src/client/v1-ids.js';
-import { client, dockerSaveTarball, makeImage, sha256 } from '../client/helpers.js';
+import { client, dockerSaveTarball, makeImage, pyRead, sha256 } from '../client/helpers.js';
 import { makeTempDir } from '../helpers/server.js';
 
 /** Everything the v1 API serves about `repo`, with each image's JSON, headers and layer. */
@@ -94,8 +94,25 @@ describe('createTestRegistry', { timeout: 60_000 }, () => {
     // What the registry serves is a config and tar layers a puller can rebuild exactly.
     const layerBytes = await Promise.all(latest.layers.map(async (l) => Buffer.from(await (await fetch(`${reg.url}/v1/images/${l.id}/layer`)).arrayBuffer())));
     layerBytes.forEach((bytes, i) => assert.equal(`sha256:${sha256(bytes)}`, latest.layers[i].digest));
-    assert.equal(layerBytes[0].subarray(0, 10).toString(), 'layer0.txt', 'a string layer is a tar holding layer<N>.txt');
-    assert.ok(layerBytes[1].includes(Buffer.from('etc/app.conf')), 'files land in the tar');
+    // Real tars, as an independent reader (Python's tarfile) sees them.
+    const tars = await Promise.all(
+      layerBytes.map(async (bytes, i) => {
+        const file = path.join(dir, `layer${i}.tar`);
+        await fs.writeFile(file, bytes);
+        return pyRead(file);
+      }),
+    );
+    assert.deepEqual([...tars[0]].map(([name, m]) => [name, m.data?.toString()]), [['layer0.txt', 'base layer']]);
+    assert.deepEqual(
+      [...tars[1]].map(([name, m]) => [name, m.type, m.data?.toString('hex')]),
+      [
+        ['etc', '5', undefined],
+        ['etc/app.conf', '0', Buffer.from('x=1\n').toString('hex')],
+        ['usr', '5', undefined],
+        ['usr/bin', '5', undefined],
+        ['usr/bin/app', '0', '000102'],
+      ],
+    );
     const top = Buffer.from(await (await fetch(`${reg.url}/v1/images/${latest.id}/json`)).arrayBuffer());
     const head = `{"id":"${latest.id}","parent":"${latest.layers[0].id}",`;
     assert.equal(top.subarray(0, head.length).toString(), head);
