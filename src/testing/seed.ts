@@ -186,6 +186,7 @@ export class Seeder {
       if (!layer) throw new Error(`image ${id} is complete without a layer`);
       layers.push({ id, parent: image.parent, digest: layer.digest, diffId: image.diffId, size: layer.size, payloadChecksum: layer.payloadChecksum });
     }
+    // Registry API v2 (issue 14): the config blob and the schema2 manifest go here, before the tag.
     const top = images[images.length - 1];
     const actor = pusher ?? ((await users.get(name.namespace)) ? name.namespace : null);
     await repos.putTag(name, tag, top.id, USER_AGENT, actor);
