@@ -16,7 +16,7 @@ import { makeTempDir } from '../helpers/server.js';
 
 const CLI = 'src/cli/main.ts';
 
-describe('registry serve --memory', { timeout: 60_000 }, () => {
+describe('registry serve --memory', { timeout: 180_000 }, () => {
   let dir: string;
   before(async () => {
     dir = await makeTempDir('serve-memory-');
@@ -82,11 +82,11 @@ describe('registry serve --memory', { timeout: 60_000 }, () => {
       [['--port', 'x'], /--port takes a port number/],
       [['--seed'], /--seed takes a file/],
     ];
-    for (const [args, message] of cases) {
-      const res = await runScript(CLI, ['serve', '--memory', ...args], {});
-      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
-      assert.match(res.stderr, message);
-      assert.equal(res.stdout, '', 'no URL: nothing is served');
-    }
+    const results = await Promise.all(cases.map(([args]) => runScript(CLI, ['serve', '--memory', ...args], {})));
+    cases.forEach(([args, message], i) => {
+      assert.equal(results[i].code, 2, `${args.join(' ')}: ${results[i].stderr}`);
+      assert.match(results[i].stderr, message);
+      assert.equal(results[i].stdout, '', 'no URL: nothing is served');
+    });
   });
 });
