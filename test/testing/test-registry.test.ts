@@ -227,7 +227,7 @@ describe('createTestRegistry', { timeout: 60_000 }, () => {
   });
 });
 
-describe('createTestRegistry with users', { timeout: 30_000 }, () => {
+describe('createTestRegistry with users', { timeout: 60_000 }, () => {
   it('makes the accounts, enforces permissions, and reset() empties everything but keeps the accounts and faults', async () => {
     const reg = await createTestRegistry({ users: [{ username: 'alice', password: 'alice-pw-1' }, { username: 'admin1', password: 'admin-pw-1', admin: true }] });
     try {
@@ -263,7 +263,7 @@ describe('createTestRegistry with users', { timeout: 30_000 }, () => {
   });
 });
 
-describe('createTestRegistry on the disk stores', { timeout: 30_000 }, () => {
+describe('createTestRegistry on the disk stores', { timeout: 60_000 }, () => {
   it('keeps data under root; reset() removes only what the registry owns there', async () => {
     const root = await makeTempDir('test-double-disk-');
     await fs.writeFile(path.join(root, 'not-ours.txt'), 'stays');

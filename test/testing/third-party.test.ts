@@ -27,7 +27,7 @@ async function retrying<T>(fn: () => Promise<T>, attempts: number): Promise<{ re
   }
 }
 
-describe('docker-registry-client (npm, v1) against a seeded double', { timeout: 30_000 }, () => {
+describe('docker-registry-client (npm, v1) against a seeded double', { timeout: 60_000 }, () => {
   let reg: TestRegistry;
   let seeded: SeedResult;
   const clients: RegistryClientV1[] = [];
@@ -114,7 +114,7 @@ describe('docker-registry-client (npm, v1) against a seeded double', { timeout: 
 const hubApi = loadHubClient();
 const skipHub = hubApi ? false : `${HUB_PACKAGE} is not installed (npm install --no-save ${HUB_PACKAGE}@0.8.0)`;
 
-describe('docker-hub-api (npm) against a seeded double', { skip: skipHub, timeout: 30_000 }, () => {
+describe('docker-hub-api (npm) against a seeded double', { skip: skipHub, timeout: 60_000 }, () => {
   let reg: TestRegistry;
   const hub = hubApi as DockerHubApi;
   let restore: () => void = () => undefined;
