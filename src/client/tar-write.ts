@@ -43,7 +43,8 @@ function splitName(name: string): { prefix: string; name: string } | null {
 }
 
 function headerBlock(name: string, prefix: string, size: number, type: string, mode: number, mtime: number): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  // From the shared pool (a fresh zeroed ArrayBuffer per header is slow when archives are made in bulk).
+  const b = Buffer.allocUnsafe(BLOCK).fill(0);
   b.write(name, 0, 100, 'utf8');
   b.write(octal(mode, 8), 100, 'latin1');
   b.write(octal(0, 8), 108, 'latin1');
@@ -96,17 +97,22 @@ function headerBlocks(name: string, size: number, type: string, options: EntryOp
  * (`data` absent) and files, in order, with the same headers TarWriter writes.
  */
 export function tarOf(entries: Array<{ name: string; data?: Buffer }>): Buffer {
-  const blocks: Buffer[] = [];
+  const parts: Array<{ bytes: Buffer; padded: number }> = [];
+  let size = BLOCK * 2;
   for (const { name, data } of entries) {
-    if (data === undefined) {
-      blocks.push(...headerBlocks(name.endsWith('/') ? name : name + '/', 0, '5', {}));
-      continue;
-    }
-    blocks.push(...headerBlocks(name, data.length, '0', {}), data);
-    if (pad(data.length)) blocks.push(Buffer.alloc(pad(data.length)));
+    const headers = data === undefined ? headerBlocks(name.endsWith('/') ? name : name + '/', 0, '5', {}) : headerBlocks(name, data.length, '0', {});
+    for (const bytes of headers) parts.push({ bytes, padded: bytes.length });
+    if (data) parts.push({ bytes: data, padded: data.length + pad(data.length) });
   }
-  blocks.push(Buffer.alloc(BLOCK * 2));
-  return Buffer.concat(blocks);
+  for (const part of parts) size += part.padded;
+  // One zeroed buffer: the padding and the two end blocks are already there.
+  const out = Buffer.alloc(size);
+  let at = 0;
+  for (const { bytes, padded } of parts) {
+    bytes.copy(out, at);
+    at += padded;
+  }
+  return out;
 }
 
 export class TarWriter {

@@ -54,7 +54,7 @@ export class MemoryBlobStore implements BlobStore {
         if (state !== 'open') throw new Error(state === 'dropped' ? 'upload was removed (the store was initialised again)' : `blob writer already ${state}`);
         if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
         // First write wins: an existing blob (same digest, same bytes) is never replaced.
-        if (!this.blobs.has(digest)) this.blobs.set(digest, { bytes: Buffer.concat(chunks), modifiedAt: Date.now() });
+        if (!this.blobs.has(digest)) this.blobs.set(digest, { bytes: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), modifiedAt: Date.now() });
         end('committed');
       },
       abort: async () => {
