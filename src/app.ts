@@ -27,6 +27,8 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   services: Services;
+  /** Runs before everything else, routing included (the test double's faults and request record). */
+  first?: Middleware;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   repoRoutes.mount(router);
 
+  if (deps.first) app.use(deps.first);
   app.use(errorHandler());
   app.use(requestLog(logger, requestMetrics(services.metrics)));
   app.use(dockerHeaders(VERSION, config.flavor));

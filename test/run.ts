@@ -48,7 +48,7 @@ const enginesUp = needsEngines
     )
   : Promise.resolve();
 
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+const child = spawn(process.execPath, ['--conditions=v1-registry-source', '--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   env: { ...process.env, ...(needsEngines ? { [ENGINES_ENV]: stateFile } : {}) },
 });

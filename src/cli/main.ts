@@ -3,6 +3,7 @@
  * `registry`: the command line for operators.
  *
  *   registry serve [--host H] [--port N] [--storage DIR]
+ *   registry serve --memory [--seed FILE] [--faults FILE] [--port N] [--host H]   the test double (src/testing/serve.ts)
  *   registry user add NAME [--admin] [--email E]      password: first line of stdin
  *   registry user passwd NAME                           password: first line of stdin
  *   registry user enable|disable NAME
@@ -29,6 +30,7 @@ import { runServer } from '../main.js';
 import { redactUrl } from '../services/webhooks.js';
 import { prompt, runClient } from '../client/commands.js';
 import { AdminApiError, openAdmin, type AdminBackend } from './admin.js';
+import { serveDouble, ServeError } from '../testing/serve.js';
 
 const SECRET_KEYS = new Set(['admin_password', 'metrics_token', 's3_secret_access_key', 'token_secret']);
 
@@ -72,7 +74,7 @@ function parseArgs(argv: string[]): Parsed {
   return { positional, flags, repeated };
 }
 
-const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace', 'url', 'redirect-uri']);
+const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace', 'url', 'redirect-uri', 'seed', 'faults']);
 
 function overridesFrom(flags: Map<string, string | true>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -122,6 +124,7 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
 
   switch (command) {
     case 'serve':
+      if (flags.has('memory')) return serveMemory(flags);
       await runServer(config());
       return -1; // keeps running
     case 'config':
@@ -140,8 +143,32 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
     case 'login': case 'logout': case 'push': case 'pull': case 'search': case 'tags': case 'history': case 'inspect': case 'tag': case 'rm':
       return runClient(command, argv.slice(argv.indexOf(command) + 1), { stdout: out });
     default:
-      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | oauth-client add|list|remove | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
+      throw new UsageError('usage: registry serve [--memory] | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | oauth-client add|list|remove | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
   }
+}
+
+/** The test double: in memory, seeded and faulted from files; runs until a signal. */
+async function serveMemory(flags: Map<string, string | true>): Promise<number> {
+  const file = (name: string) => {
+    const value = flags.get(name);
+    if (value === true) throw new UsageError(`--${name} takes a file`);
+    return value;
+  };
+  const port = flags.get('port');
+  if (port !== undefined && !(typeof port === 'string' && /^\d+$/.test(port) && Number(port) <= 65535)) throw new UsageError('--port takes a port number (0: a free one)');
+  const host = flags.get('host');
+  try {
+    await serveDouble({
+      seedFile: file('seed'),
+      faultsFile: file('faults'),
+      port: port === undefined ? 0 : Number(port),
+      host: typeof host === 'string' ? host : undefined,
+    });
+  } catch (err) {
+    if (err instanceof ServeError) throw new UsageError(err.message);
+    throw err;
+  }
+  return 0;
 }
 
 /** gc and fsck: on the store opened here (nothing uploads meanwhile), or by the running registry. */

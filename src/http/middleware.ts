@@ -138,7 +138,8 @@ export function requestLog(root: Logger, metrics: RequestMetrics) {
   };
 }
 
-function bodyBytesSent(ctx: Context, state: RequestState): number {
+/** Body bytes of the response actually sent (see requestLog); `state.bytesOut` when a route counted them. */
+export function bodyBytesSent(ctx: Context, state: { bytesOut?: number }): number {
   const res = ctx.res;
   if (ctx.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
   if (state.bytesOut !== undefined) return state.bytesOut;

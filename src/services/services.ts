@@ -4,8 +4,11 @@ import type { Logger } from '../logger.js';
 import { BlobPaths } from '../store/blobs/blob-paths.js';
 import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
+import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
+import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
@@ -70,24 +73,38 @@ export class StoreInUseError extends Error {
   }
 }
 
-/** The stores a registry runs on, opened by config (see openStores). */
+/**
+ * Where the data lives: `disk` (what the config names: `metadata_store` and `blob_store`,
+ * LevelDB and files under storage_root by default) or `memory` (nothing on disk, gone with
+ * the process: the test double, src/testing/).
+ */
+export type StoreKind = 'disk' | 'memory';
+
+/** The stores the services run on, and what besides records lives with them. */
 export interface Stores {
   meta: MetadataStore;
   blobs: BlobStore;
-  /** Writes and reads back a probe, or asks the object store (health). */
-  checkBlobs(): Promise<void>;
+  /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
+  secret(): Buffer;
+  /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
+  probe(): Promise<void>;
   /** A presigned GET URL of a blob, when the blob store hands them out (s3). */
   blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
 }
 
 /**
- * Opens the stores `metadata_store` and `blob_store` name (also for CLI commands that need no
- * HTTP). PostgreSQL and S3 clients are loaded only when configured: a single-node registry
- * does not pay their memory.
+ * Opens the stores (also for CLI commands that need no HTTP). PostgreSQL and S3 clients are
+ * loaded only when configured: a single-node registry does not pay their memory.
  */
-export async function openStores(config: Config, logger: Logger): Promise<Stores> {
+export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
+  if (kind === 'memory') {
+    const meta = new MemoryMetadataStore();
+    await meta.open();
+    const secret = randomBytes(32);
+    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+  }
   let blobs: BlobStore;
-  let checkBlobs: () => Promise<void>;
+  let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
   if (config.blob_store === 's3') {
     const { S3BlobStore } = await import('../store/blobs/s3-blob-store.js');
@@ -101,18 +118,18 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
       createBucket: true,
     });
     blobs = s3;
-    checkBlobs = () => s3.ping();
+    probe = () => s3.ping();
     blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
   } else {
     const fsBlobs = new FsBlobStore(config.storage_root);
     blobs = fsBlobs;
-    checkBlobs = async () => {
-      const probe = fsBlobs.paths.newTemp();
+    probe = async () => {
+      const file = fsBlobs.paths.newTemp();
       try {
-        await fs.writeFile(probe, 'status');
-        if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
+        await fs.writeFile(file, 'status');
+        if ((await fs.readFile(file, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
       } finally {
-        await fs.rm(probe, { force: true });
+        await fs.rm(file, { force: true });
       }
     };
   }
@@ -138,7 +155,8 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
       throw err;
     }
   }
-  return { meta, blobs, checkBlobs, ...(blobUrl ? { blobUrl } : {}) };
+  let secret: Buffer | null = null;
+  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -150,9 +168,20 @@ function tokenSecret(config: Config, logger: Logger): Buffer {
   return TokenService.loadSecret(config.storage_root);
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const { meta, blobs, checkBlobs, blobUrl } = await openStores(config, logger);
-  const secret = tokenSecret(config, logger);
+export interface ServiceOptions {
+  /** Default `disk`. */
+  store?: StoreKind;
+  /**
+   * Process-wide figures (CPU, memory, GC, event loop) in /metrics; default true. Off for
+   * the test double: their collectors stay registered for the life of the process.
+   */
+  processMetrics?: boolean;
+}
+
+export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
+  const stores = await openStores(config, logger, options.store);
+  const { meta, blobs, blobUrl } = stores;
+  const secret = stores.secret();
   const gate = new Gate();
   const images = new ImageService(meta, blobs, gate);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
@@ -161,12 +190,12 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
-  const health = new HealthService(meta, checkBlobs);
+  const health = new HealthService(meta, () => stores.probe());
   const metrics = new Metrics(async () => {
     let total = 0;
     for await (const digest of blobs.list()) total += (await blobs.stat(digest))?.size ?? 0;
     return total;
-  });
+  }, options.processMetrics ?? true);
   if (config.admin_username) {
     const created = await users.ensureAdmin(
       config.admin_username,

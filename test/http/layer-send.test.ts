@@ -77,7 +77,9 @@ for (const sendfile of [true, false]) {
     let stallUrl: string;
     let path: string;
     before(async () => {
-      srv = await startTestServer({ overrides: { layer_sendfile: sendfile, download_stall_timeout_seconds: 1 }, captureLogs: true });
+      // The default stall timeout: a busy test process that reads a pipelined answer late is
+      // not a stalled client. The stall test has a server of its own with 1 s.
+      srv = await startTestServer({ overrides: { layer_sendfile: sendfile }, captureLogs: true });
       layer = randomBytes(SIZE);
       const id = newImageId();
       await pushImage(srv.url, { id, layer });
@@ -144,6 +146,21 @@ for (const sendfile of [true, false]) {
     });
 
     it('cuts off a client that stops reading, and keeps serving others', async () => {
+      const stalling = await startTestServer({ overrides: { layer_sendfile: sendfile, download_stall_timeout_seconds: 1 } });
+      try {
+        const id = newImageId();
+        await pushImage(stalling.url, { id, layer: randomBytes(STALL_SIZE) });
+        await cutOff(`${stalling.url}/v1/images/${id}/layer`);
+        // The server keeps serving others.
+        const again = await fetch(`${stalling.url}/v1/images/${id}/layer`);
+        assert.equal(Buffer.from(await again.arrayBuffer()).length, STALL_SIZE);
+      } finally {
+        await stalling.destroy();
+      }
+    });
+
+    /** A client that reads 1 MiB of `stallUrl`, then stops reading for 3 s: it must be cut off. */
+    async function cutOff(stallUrl: string): Promise<void> {
       const { hostname, port, host } = new URL(stallUrl);
       let received = 0;
       let stopped = false;
@@ -161,9 +178,7 @@ for (const sendfile of [true, false]) {
       socket.resume();
       await closed;
       assert.ok(received < STALL_SIZE, `the stalled client got ${received} of ${STALL_SIZE} bytes: it was not cut off`);
-      const again = await fetch(url);
-      assert.ok(Buffer.from(await again.arrayBuffer()).equals(layer));
-    });
+    }
 
     it('a graceful stop is not held up by a download whose client stopped reading', async () => {
       // Its own server: stopping it must not end the other tests' server.

@@ -17,9 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { invalidInput } from '../../domain/errors.js';
-
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
+import { digestHex } from './blob-store.js';
 
 export class BlobPaths {
   readonly root: string;
@@ -36,9 +34,7 @@ export class BlobPaths {
 
   /** The path of a blob; the digest is validated here, before it can become a path. */
   blob(digest: string): string {
-    const m = typeof digest === 'string' ? DIGEST.exec(digest) : null;
-    if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(String(digest)).slice(0, 80)}`);
-    const hex = m[1];
+    const hex = digestHex(digest);
     return path.join(this.blobs, hex.slice(0, 2), hex);
   }
 

@@ -4,12 +4,36 @@
  * test/store/blob-store.contract.ts is the behaviour every implementation must pass.
  */
 import type { Readable, Writable } from 'node:stream';
+import { invalidInput } from '../../domain/errors.js';
+
+const DIGEST = /^sha256:([a-f0-9]{64})$/;
+
+/**
+ * The hex part of a blob digest; INVALID_INPUT for anything but `sha256:<64 lowercase hex>`.
+ * Every implementation checks digests with this before they reach a path, key or request.
+ */
+export function digestHex(digest: string): string {
+  const m = typeof digest === 'string' ? DIGEST.exec(digest) : null;
+  if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(String(digest)).slice(0, 80)}`);
+  return m[1];
+}
 
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
   /** Last byte, inclusive. */
   end: number;
+}
+
+/**
+ * INVALID_INPUT unless `range` has whole, non-negative offsets with start <= end (an `end`
+ * past the last byte is fine: reads stop at the last byte).
+ */
+export function assertRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end >= start)) {
+    throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
+  }
 }
 
 export interface BlobInfo {
@@ -73,9 +97,4 @@ export interface BlobStore {
   delete(digest: string): Promise<boolean>;
   /** Every stored digest, in no particular order. */
   list(): AsyncIterable<string>;
-}
-
-/** A range `read` accepts: whole, non-negative, ordered offsets (an `end` past the last byte is fine: reads stop there). */
-export function isValidRange(range: ByteRange): boolean {
-  return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
 }

@@ -5,10 +5,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { invalidInput, notFound } from '../../domain/errors.js';
+import { notFound } from '../../domain/errors.js';
 import { BlobPaths } from './blob-paths.js';
 import { DurableFileWriter } from './durable-file.js';
-import { isValidRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
+import { assertRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
@@ -105,9 +105,7 @@ export class FsBlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const file = this.paths.blob(digest);
-    if (range && !isValidRange(range)) {
-      throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
-    }
+    if (range) assertRange(range);
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(file, 'r');

@@ -38,8 +38,8 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { invalidInput, notFound, RegistryError } from '../../domain/errors.js';
-import { isValidRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
+import { notFound, RegistryError } from '../../domain/errors.js';
+import { assertRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 import { BLOBS_PREFIX, s3Keys, UPLOADS_PREFIX } from './s3-keys.js';
 
 export interface S3BlobStoreOptions {
@@ -254,7 +254,7 @@ export class S3BlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const key = s3Keys.blob(digest);
-    if (range && !isValidRange(range)) throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
+    if (range) assertRange(range);
     try {
       const object = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
