@@ -16,12 +16,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import type { ImageId, RepoName, Tag } from '../src/domain/names.js';
 import type { ImageRecord, RepoRecord, TagRecord } from '../src/domain/records.js';
 import { FsBlobStore } from '../src/store/blobs/fs-blob-store.js';
 import { LevelMetadataStore } from '../src/store/metadata/level-metadata-store.js';
-import { spawnBuiltServer } from './built-server.js';
+import { freePort, percentile, spawnBuiltServer, timeRequests, waitUntilServing } from './built-server.js';
 
 const small = process.argv.includes('--small');
 const scale = small ? 10 : 1;
@@ -107,32 +106,9 @@ async function seed(): Promise<{ chainTip: ImageId; tagged: Array<[RepoName, Tag
   return { chainTip, tagged };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 async function time(label: string, urls: string[]): Promise<string> {
-  for (let i = 0; i < WARMUP; i++) await (await fetch(urls[i % urls.length])).arrayBuffer();
-  const ms: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    const url = urls[i % urls.length];
-    const t = process.hrtime.bigint();
-    const res = await fetch(url);
-    await res.arrayBuffer();
-    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-    if (res.status !== 200) throw new Error(`${label}: ${url} answered ${res.status}`);
-  }
-  ms.sort((a, b) => a - b);
+  const ms = await timeRequests(label, urls, SAMPLES, WARMUP);
   return `| ${label} | ${percentile(ms, 50).toFixed(2)} | ${percentile(ms, 99).toFixed(2)} | ${ms[ms.length - 1].toFixed(2)} |`;
-}
-
-/** A port nobody listens on right now (the server gets it through REGISTRY_PORT). */
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 const { chainTip, tagged } = await seed();
@@ -153,21 +129,8 @@ const server = spawnBuiltServer(
   { nodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [], stdio: ['ignore', 'inherit', 'inherit'] },
 );
 const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
-let startupMs = 0;
-for (;;) {
-  if (server.exitCode !== null) throw new Error(`server exited (${server.exitCode}) before answering`);
-  try {
-    const res = await fetch(`${base}/v1/_ping`);
-    await res.arrayBuffer();
-    if (res.status === 200) {
-      startupMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      break;
-    }
-  } catch {
-    // not listening yet
-  }
-  await new Promise((resolve) => setTimeout(resolve, 2));
-}
+await waitUntilServing(server, base);
+const startupMs = Number(process.hrtime.bigint() - t0) / 1e6;
 const pick = tagged.filter((_, i) => i % 37 === 0).slice(0, 100);
 const rows: string[] = [];
 try {

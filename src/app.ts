@@ -3,7 +3,7 @@
  * It never listens; main.ts and the tests do.
  */
 import Router from '@koa/router';
-import Koa, { type Middleware } from 'koa';
+import Koa, { type Context, type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
 import { authenticate, oauthBearer } from './http/authenticate.js';
 import { SessionCookies } from './http/session.js';
@@ -17,6 +17,8 @@ import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
+import { uiRoutes } from './http/ui/routes.js';
+import { WebSessions } from './http/web-session.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -77,6 +79,19 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler());
   app.use(requestLog(logger, requestMetrics(services.metrics)));
   app.use(dockerHeaders(VERSION, config.flavor));
+  // The web UI owns / and /-/… (no API path); it reads its own session cookie, never Authorization.
+  const web = new WebSessions(services.sessions, services.keyRing);
+  if (config.ui_enabled) {
+    app.use(
+      uiRoutes({
+        web,
+        catalog: services.catalog,
+        console: services.console,
+        endpoints: config.endpoints,
+        gcGraceSeconds: config.gc_grace_seconds,
+      }),
+    );
+  }
   // The ops and Hub routers only see their own paths: a registry request does not pay for
   // matching them (each router matches every route and reads Host on every request).
   app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
@@ -93,6 +108,8 @@ export function createApp(deps: AppDeps): Koa {
         access: services.access,
         keyRing: services.keyRing,
         maxJsonBytes: config.max_json_bytes,
+        // Signed in to the web UI counts as logged in on the consent page.
+        ...(config.ui_enabled ? { session: async (ctx: Context) => (await web.sessionOf(ctx))?.user ?? null } : {}),
       }),
     ),
   );

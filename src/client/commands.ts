@@ -28,6 +28,7 @@ import { createProgress } from './progress.js';
 import { pullImage } from './pull.js';
 import { pushTarball } from './push.js';
 import { parseHost, parseRef, RefError, refString, type RefOptions, type RepoRef, type Scheme } from './ref.js';
+import { layerHistory } from '../domain/image-history.js';
 
 export const CLIENT_COMMANDS = ['login', 'logout', 'push', 'pull', 'search', 'tags', 'history', 'inspect', 'tag', 'rm'] as const;
 
@@ -505,34 +506,21 @@ async function history(ctx: Context): Promise<number> {
   const session = await readSession(ctx, ref);
   const id = await session.tagId(ref.tag);
   const ancestry = await session.getJson<string[]>(session.imageUrl(id, 'ancestry'), 'ancestry');
-  const rows: HistoryRow[] = [];
   const docs: Array<Record<string, unknown>> = [];
+  const sizes: Array<number | null> = [];
   for (const imageId of ancestry) {
     const res = await session.registryCall('GET', session.imageUrl(imageId, 'json'), [200]);
-    const doc = parseJsonBody<Record<string, unknown>>(res, `json of ${imageId}`);
-    docs.push(doc);
+    docs.push(parseJsonBody<Record<string, unknown>>(res, `json of ${imageId}`));
     const size = header(res.headers, 'x-docker-size');
-    const cmd = (doc.container_config as { Cmd?: unknown } | undefined)?.Cmd;
-    rows.push({
-      id: imageId,
-      created: typeof doc.created === 'string' ? doc.created : null,
-      created_by: Array.isArray(cmd) ? cmd.filter((c) => typeof c === 'string').join(' ') : '',
-      size: size !== undefined && /^\d+$/.test(size) ? Number(size) : null,
-      comment: typeof doc.comment === 'string' ? doc.comment : null,
-    });
+    sizes.push(size !== undefined && /^\d+$/.test(size) ? Number(size) : null);
   }
-  // Images pushed from a config: the top JSON carries the config's history.
-  const top = docs[0];
-  if (top && Array.isArray(top.history)) {
-    const layerHistory = (top.history as Array<Record<string, unknown>>).filter((h) => h && h.empty_layer !== true);
-    if (layerHistory.length === rows.length) {
-      const oldestFirst = [...rows].reverse();
-      layerHistory.forEach((h, i) => {
-        if (!oldestFirst[i].created_by && typeof h.created_by === 'string') oldestFirst[i].created_by = h.created_by;
-        if (!oldestFirst[i].created && typeof h.created === 'string') oldestFirst[i].created = h.created;
-      });
-    }
-  }
+  const rows: HistoryRow[] = layerHistory(docs).map((layer, i) => ({
+    id: ancestry[i],
+    created: layer.created,
+    created_by: layer.createdBy,
+    size: sizes[i],
+    comment: layer.comment,
+  }));
   if (ctx.json) {
     ctx.print(JSON.stringify(rows));
     return 0;

@@ -104,6 +104,8 @@ const KEYS = {
     100,
     'Wrong passwords from one client address within login_window_seconds before further logins from it are refused (429 + Retry-After).',
   ),
+  ui_enabled: key(v.boolean(), true, 'Serve the web UI (browse, search, manage) at / and /-/… on the registry port; false: those paths answer 404.'),
+  ui_session_ttl_seconds: key(int(60), 43200, 'Lifetime of a web UI session (the signed session cookie); a logout ends it earlier.'),
   login_window_seconds: key(
     int(1),
     300,

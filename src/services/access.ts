@@ -111,6 +111,26 @@ export class AccessService {
     return RANK[this.permissionOf(user, repo, record)] >= RANK.read;
   }
 
+  /** Would authorizeRepo allow `action` on an existing repository (for showing controls)? */
+  may(principal: Principal, repo: RepoName, record: RepoRecord, action: RepoAction): boolean {
+    if (this.standalone) return true;
+    if (principal.kind === 'token' && (principal.repo.full !== repo.full || !TOKEN_ALLOWS[action].includes(principal.access))) return false;
+    if (principal.kind === 'oauth' && !hasScope(principal, OAUTH_ALLOWS[action])) return action === 'read' && this.canRead(principal, repo, record);
+    if (principal.kind === 'anonymous' && action !== 'read') return false;
+    return RANK[this.permissionOf(userOf(principal), repo, record)] >= RANK[NEEDS[action]];
+  }
+
+  /**
+   * The repository's record, for a caller who may read it. A repository the caller may not
+   * read is not revealed: NOT_FOUND, exactly as for one that does not exist (the web UI's
+   * pages, where a 401 or 403 would tell that a private repository is there).
+   */
+  async visibleRepo(principal: Principal, repo: RepoName): Promise<RepoRecord> {
+    const record = await this.meta.getRepo(repo);
+    if (!record || !this.may(principal, repo, record, 'read')) throw new RegistryError('NOT_FOUND', 'Repository not found');
+    return record;
+  }
+
   /**
    * May the caller read or write image `id`? With a token (or a session that carries one),
    * only through the token's repository:
@@ -205,6 +225,16 @@ export class AccessService {
     if (principal.kind === 'user' && principal.user.admin) return;
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'Authentication required (admin)');
     throw new RegistryError('FORBIDDEN', 'Only administrators may do this');
+  }
+
+  /**
+   * Changing an account (activate, deactivate, grant or revoke admin): admins only, and not
+   * their own activity or admin flag, so that the last admin cannot lock everyone out by a
+   * slip of the mouse (another admin, or the command line, can do it).
+   */
+  authorizeAccountChange(principal: Principal, account: string): void {
+    this.authorizeAdmin(principal);
+    if (userOf(principal)?.name === account) throw new RegistryError('FORBIDDEN', 'You cannot deactivate or demote your own account');
   }
 
   /**

@@ -12,8 +12,9 @@
  * "none"), the signature is compared in constant time, `exp` must lie in the future.
  * Whether the user still exists and is active is the caller's check (HubService).
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
+import { KeyRing, safeEqual } from './keyring.js';
 
 export type JwtKind = 'access' | 'refresh';
 
@@ -41,7 +42,7 @@ const PART = /^[A-Za-z0-9_-]+$/;
 const KEY_LABEL = 'docker-hub-api-double/jwt/v1';
 
 export class JwtService {
-  private readonly key: Buffer;
+  private readonly keys: KeyRing;
 
   constructor(
     secret: Buffer,
@@ -49,7 +50,7 @@ export class JwtService {
     private readonly refreshTtlSeconds: number = 30 * 24 * 3600,
     private readonly now: () => number = () => Date.now(),
   ) {
-    this.key = createHmac('sha256', secret).update(KEY_LABEL).digest();
+    this.keys = new KeyRing(secret);
   }
 
   issue(user: JwtSubject, kind: JwtKind = 'access'): string {
@@ -75,9 +76,7 @@ export class JwtService {
     const [header, payload, signature] = parts;
     const decodedHeader = decode(header) as { alg?: unknown; typ?: unknown } | null;
     if (!decodedHeader || decodedHeader.alg !== 'HS256') throw invalid('Invalid token.');
-    const expected = Buffer.from(this.sign(`${header}.${payload}`));
-    const given = Buffer.from(signature);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('Error decoding signature.');
+    if (!this.keys.verify(KEY_LABEL, `${header}.${payload}`, signature)) throw invalid('Error decoding signature.');
     const claims = decode(payload) as Partial<JwtClaims> | null;
     if (
       !claims ||
@@ -95,13 +94,11 @@ export class JwtService {
 
   /** Was the token issued under this password hash (false: the password changed since)? */
   matchesPassword(claims: JwtClaims, passwordHash: string): boolean {
-    const expected = Buffer.from(passwordVersion(passwordHash));
-    const given = Buffer.from(claims.pv);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return safeEqual(claims.pv, passwordVersion(passwordHash));
   }
 
   private sign(input: string): string {
-    return createHmac('sha256', this.key).update(input).digest('base64url');
+    return this.keys.sign(KEY_LABEL, input);
   }
 }
 

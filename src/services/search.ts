@@ -1,7 +1,8 @@
 /**
  * GET /v1/search: repository names and descriptions, case-insensitive substring match on
  * every word of the query; an empty query lists everything the caller may read. Private
- * repositories appear only for callers who may read them.
+ * repositories appear only for callers who may read them. The web UI's repository list
+ * and its search field use the same matching (`matching`), newest first.
  */
 import { invalidInput } from '../domain/errors.js';
 import { Lru } from '../domain/lru.js';
@@ -38,7 +39,17 @@ interface Entry {
   /** Name and description, lower-cased: what the terms are matched against. */
   text: string;
   result: SearchResult;
+  /** Last push (else creation), unix seconds: the newest-first order. */
+  updated: number;
 }
+
+/** The entries matching one term list, in name order and (made on first use) newest first. */
+interface Matches {
+  byName: Entry[];
+  byNewest?: Entry[];
+}
+
+export type SearchOrder = 'name' | 'newest';
 
 /** Term lists whose matches are kept per repository snapshot. */
 const CACHED_QUERIES = 32;
@@ -54,9 +65,9 @@ export class SearchService {
    * one (it is replaced on every repository write): entries in name order, and the entries
    * matching recent term lists. Who may read them is decided per request.
    */
-  private index: { repos: readonly RepoRecord[]; entries: Entry[]; matches: Lru<string, Entry[]> } | null = null;
+  private index: { repos: readonly RepoRecord[]; entries: Entry[]; matches: Lru<string, Matches> } | null = null;
 
-  private async indexNow(): Promise<{ entries: Entry[]; matches: Lru<string, Entry[]> }> {
+  private async indexNow(): Promise<{ entries: Entry[]; matches: Lru<string, Matches> }> {
     const repos = await this.meta.allRepos();
     if (this.index?.repos === repos) return this.index;
     // Records are replaced, never changed, on every write: reuse the unchanged ones' entries.
@@ -67,17 +78,47 @@ export class SearchService {
     return this.index;
   }
 
-  async search(principal: Principal, q: string, n: string | undefined, page: string | undefined): Promise<SearchPage> {
-    const pageSize = Math.min(positiveInt(n, DEFAULT_PAGE_SIZE, 'n'), MAX_PAGE_SIZE);
-    const pageNo = positiveInt(page, 1, 'page');
+  /** The entries matching every term of `q`, in `order` (cached per term list). */
+  private async candidates(q: string, order: SearchOrder): Promise<Entry[]> {
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean).slice(0, 16);
     const index = await this.indexNow();
     const key = terms.join(' ');
-    let candidates = index.matches.get(key);
-    if (!candidates) {
-      candidates = terms.length === 0 ? index.entries : index.entries.filter((e) => terms.every((t) => e.text.includes(t)));
-      index.matches.set(key, candidates);
+    let matches = index.matches.get(key);
+    if (!matches) {
+      matches = { byName: terms.length === 0 ? index.entries : index.entries.filter((e) => terms.every((t) => e.text.includes(t))) };
+      index.matches.set(key, matches);
     }
+    if (order === 'name') return matches.byName;
+    // Newest first; the same time: by name (the sort is stable over the name order).
+    matches.byNewest ??= [...matches.byName].sort((a, b) => b.updated - a.updated);
+    return matches.byNewest;
+  }
+
+  /**
+   * The repositories matching `q` that the caller may read, in `order`: how many (`total`)
+   * and `limit` of them from the `offset`-th on (the web UI's list).
+   */
+  async matching(
+    principal: Principal,
+    q: string,
+    order: SearchOrder,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; items: Array<{ name: RepoName; record: RepoRecord }> }> {
+    const items: Array<{ name: RepoName; record: RepoRecord }> = [];
+    let total = 0;
+    for (const entry of await this.candidates(q, order)) {
+      if (!this.access.canRead(principal, entry.name, entry.record)) continue;
+      if (total >= offset && items.length < limit) items.push({ name: entry.name, record: entry.record });
+      total += 1;
+    }
+    return { total, items };
+  }
+
+  async search(principal: Principal, q: string, n: string | undefined, page: string | undefined): Promise<SearchPage> {
+    const pageSize = Math.min(positiveInt(n, DEFAULT_PAGE_SIZE, 'n'), MAX_PAGE_SIZE);
+    const pageNo = positiveInt(page, 1, 'page');
+    const candidates = await this.candidates(q, 'name');
     const start = (pageNo - 1) * pageSize;
     const results: SearchResult[] = [];
     let count = 0;
@@ -99,7 +140,14 @@ export class SearchService {
 
 function entryOf(record: RepoRecord): Entry {
   const name = parseRepoName(record.namespace, record.repository);
-  return { record, name, text: `${name.full} ${record.description}`.toLowerCase(), result: Object.freeze(toResult(record)) };
+  const updated = record.lastTagInfo?.last_update ?? Date.parse(record.createdAt) / 1000;
+  return {
+    record,
+    name,
+    text: `${name.full} ${record.description}`.toLowerCase(),
+    result: Object.freeze(toResult(record)),
+    updated: Number.isFinite(updated) ? updated : 0,
+  };
 }
 
 function toResult(repo: RepoRecord): SearchResult {

@@ -13,6 +13,10 @@ import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
 import { AdminService } from './admin.js';
+import { CatalogService } from './catalog.js';
+import { ConsoleService } from './console.js';
+import { KeyRing } from './keyring.js';
+import { SessionService } from './sessions.js';
 import { Fsck } from './fsck.js';
 import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
@@ -26,7 +30,6 @@ import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
-import { KeyRing } from './keyring.js';
 import { OAuthService } from './oauth.js';
 
 export interface Services {
@@ -53,6 +56,12 @@ export interface Services {
   oauth: OAuthService;
   /** Keys for every signed thing, derived from the token secret. */
   keyRing: KeyRing;
+  /** Browser sessions of the web UI (the OAuth consent page counts them as logged in). */
+  sessions: SessionService;
+  /** What the web UI shows and what owners change there. */
+  catalog: CatalogService;
+  /** The web UI's admin pages: accounts, GC, fsck. */
+  console: ConsoleService;
   close(): Promise<void>;
 }
 
@@ -219,6 +228,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
   });
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
+  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
+  const catalog = new CatalogService(meta, blobs, images, repos, access, search);
+  const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
   webhooks.start();
   return {
     meta,
@@ -240,6 +252,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     ...(blobUrl ? { blobUrl } : {}),
     oauth,
     keyRing,
+    sessions,
+    catalog,
+    console: adminConsole,
     async close() {
       await webhooks.stop();
       await oauth.stop();

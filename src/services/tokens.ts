@@ -9,11 +9,12 @@
  * HMAC-SHA256 of <payload> with the server secret (kept in the storage root), compared in
  * constant time. Stateless, so it survives restarts and works behind a load balancer.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RegistryError } from '../domain/errors.js';
 import { parseRepoPath, type RepoName } from '../domain/names.js';
+import { safeEqual } from './keyring.js';
 
 export type TokenAccess = 'read' | 'write' | 'delete';
 
@@ -68,11 +69,7 @@ export class TokenService {
     const m = TOKEN.exec(token.trim().replace(/^Token\s+/i, ''));
     if (!m) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     const [, payload, mac, repository, access] = m;
-    const expected = Buffer.from(this.mac(payload));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new RegistryError('UNAUTHORIZED', 'Invalid token');
-    }
+    if (!safeEqual(mac, this.mac(payload))) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     let claims: { u: string; r: string; a: TokenAccess; e: number };
     try {
       claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));

@@ -107,6 +107,18 @@ export class UserService {
   }
 
   /**
+   * A new account made by an administrator (the web UI): like upsert, but an existing name
+   * or e-mail is refused (EXISTS_MESSAGE) instead of replaced.
+   */
+  async create(input: NewUser & { admin: boolean }): Promise<void> {
+    const { name, email, password } = this.validate(input, { allowReserved: true });
+    await this.serialised(async () => {
+      if ((await this.meta.getUser(name)) || (await this.meta.getUserNameByEmail(email))) throw invalidInput(EXISTS_MESSAGE);
+      await this.meta.putUser(await this.record(name, email, password, input.admin));
+    });
+  }
+
+  /**
    * An operator sets an account's password (CLI `user add|passwd`, the admin API): the
    * e-mail and the admin flag are kept unless given (default e-mail `NAME@localhost`);
    * `admin: true` makes it an admin, never the reverse; `mustExist` refuses a new account.
@@ -210,11 +222,19 @@ export class UserService {
     });
   }
 
-  async setActive(name: string, active: boolean): Promise<void> {
+  setActive(name: string, active: boolean): Promise<void> {
+    return this.changeFlags(name, { active });
+  }
+
+  setAdmin(name: string, admin: boolean): Promise<void> {
+    return this.changeFlags(name, { admin });
+  }
+
+  private async changeFlags(name: string, flags: Partial<Pick<UserRecord, 'active' | 'admin'>>): Promise<void> {
     await this.serialised(async () => {
       const user = await this.meta.getUser(parseUsername(name));
       if (!user) throw notFound('User not found');
-      await this.meta.putUser({ ...user, active }, user.email);
+      await this.meta.putUser({ ...user, ...flags }, user.email);
     });
   }
 

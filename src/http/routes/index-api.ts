@@ -15,6 +15,7 @@ import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import { jsonBody, jsonValueOf, readRawBody } from '../body.js';
+import { requestHost } from '../request-host.js';
 import { NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -31,16 +32,13 @@ export interface IndexRouteDeps {
   endpoints: string;
 }
 
-const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRouteDeps): void {
   const { repos, access, tokens, search } = deps;
   const json = jsonBody(deps.maxJsonBytes);
 
   const endpoints = (ctx: Context): string => {
-    if (deps.endpoints) return deps.endpoints;
-    const host = ctx.get('Host');
-    return HOST.test(host) ? host : `${ctx.req.socket.localAddress}:${ctx.req.socket.localPort}`;
+    return deps.endpoints || requestHost(ctx);
   };
   /**
    * Endpoints, plus a token for an authenticated caller, whether or not it sent

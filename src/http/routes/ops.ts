@@ -3,11 +3,11 @@
  * and /metrics (Prometheus text; `Authorization: Bearer <metrics_token>` when one is
  * configured). Both are mounted before authentication: they never read user credentials.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import { RegistryError } from '../../domain/errors.js';
 import type { Metrics } from '../../metrics.js';
 import type { HealthService } from '../../services/health.js';
+import { safeEqual } from '../../services/keyring.js';
 import { NO_CACHE, sendJson } from '../respond.js';
 
 export interface OpsRouteDeps {
@@ -33,9 +33,7 @@ export function addOpsRoutes(router: Router, deps: OpsRouteDeps): void {
 
   router.get('/metrics', async (ctx) => {
     if (deps.metricsToken) {
-      const given = Buffer.from(ctx.get('Authorization'));
-      const expected = Buffer.from(`Bearer ${deps.metricsToken}`);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (!safeEqual(ctx.get('Authorization'), `Bearer ${deps.metricsToken}`)) {
         ctx.res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         throw new RegistryError('UNAUTHORIZED', 'Metrics need Authorization: Bearer <metrics_token>');
       }

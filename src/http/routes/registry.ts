@@ -15,7 +15,7 @@ import { guardUploadBody, jsonBody, jsonValueOf, readRawBody } from '../body.js'
 import type { RegistryState } from '../middleware.js';
 import { parseRange } from '../range.js';
 import { sendBlob, type SendOptions } from '../send-blob.js';
-import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, noneMatch, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
 
@@ -250,18 +250,6 @@ export function imageIdParam(ctx: Context): ImageId {
   const id = (ctx.params as { id: string }).id;
   if (!isImageId(id)) throw notFound('Invalid image ID');
   return id;
-}
-
-/**
- * If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and
- * `*` matches any existing representation.
- */
-function noneMatch(header: string, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((candidate) => {
-    const tag = candidate.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
-  });
 }
 
 function single(value: string | string[] | undefined): string | undefined {
