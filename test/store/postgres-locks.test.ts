@@ -98,10 +98,15 @@ describe('PostgresLocks across nodes', () => {
     const admin = new pg.Client({ connectionString: schema.url });
     await admin.connect();
     try {
-      await admin.query(
-        `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted
-           AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      // Only the session holding this lock: the engine is shared with other test files.
+      const id = BigInt.asUintN(64, BigInt(a.lockId('keyed', 'image-2')));
+      const { rows } = await admin.query(
+        `SELECT pg_terminate_backend(l.pid) AS cut FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid`,
+        [(id >> 32n).toString(), (id & 0xffffffffn).toString()],
       );
+      assert.equal(rows.length, 1, 'one session held the lock');
     } finally {
       await admin.end();
     }
