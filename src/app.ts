@@ -15,6 +15,7 @@ import { addIndexRoutes } from './http/routes/index-api.js';
 import { addRegistryRoutes } from './http/routes/registry.js';
 import { RepoRoutes } from './http/routes/repo-routes.js';
 import { addUserRoutes } from './http/routes/users.js';
+import { v2Face } from './http/v2/face.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -70,14 +71,43 @@ export function createApp(deps: AppDeps): Koa {
   app.use(dockerHeaders(VERSION, config.flavor));
   // The ops and Hub routers only see their own paths: a registry request does not pay for
   // matching them (each router matches every route and reads Host on every request).
-  app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
-  // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
-  app.use(onlyUnder((path) => path.startsWith('/v2/'), hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
+  app.use(onlyUnder((path) => !path.startsWith('/v1/') && !path.startsWith('/v2/'), ops.routes()));
+  // The Docker Hub API double and the Registry API v2 read their own credentials (JWT,
+  // Bearer), so they come before authenticate; each answers every path given to it.
+  app.use(onlyUnder(isHubPath, hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
+  app.use(
+    onlyUnder((path) => path === '/v2' || path.startsWith('/v2/'), v2Face({
+      access: services.access,
+      users: services.users,
+      tokens: services.registryTokens,
+      blobs: services.blobService,
+      uploads: services.uploads,
+      manifests: services.manifests,
+      pulls: services.hub,
+      send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+      maxManifestBytes: config.max_manifest_bytes,
+    })),
+  );
   app.use(authenticate(services.users, services.tokens));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+/** Paths of the Docker Hub API double: its own routes, and what else lies under its prefixes. */
+const HUB_PREFIX = /^\/v2\/(?:users|user|repositories)(?:\/|$)/;
+const HUB_ROUTE = /^\/v2\/(?:users\/login|users\/[^/]+(?:\/repositories)?|user(?:\/orgs)?|repositories(?:\/[^/]+(?:\/[^/]+(?:\/privacy|\/tags(?:\/[^/]+)?)?)?)?)\/?$/;
+/** A Registry API v2 repository path (by its suffix). */
+const V2_SHAPED = /\/(?:manifests|blobs|referrers)\/[^/]+$|\/blobs\/uploads\/?$|\/blobs\/uploads\/[^/]+$|\/tags\/list$/;
+
+/**
+ * The Hub double owns `/v2/users…`, `/v2/user…` and `/v2/repositories…`; a v2 repository path
+ * there that is none of its routes (`/v2/users/app/manifests/latest`) goes to the v2 face,
+ * which refuses the name (NAME_INVALID): v2 names cannot start with those components.
+ */
+export function isHubPath(path: string): boolean {
+  return HUB_PREFIX.test(path) && (HUB_ROUTE.test(path) || !V2_SHAPED.test(path));
 }
 
 /** `first`, then `second` where `first` calls next(). */

@@ -35,6 +35,7 @@ const KEYS = {
   admin_email: key(v.string(), '', 'E-mail of admin_username (default: <name>@localhost).'),
   metrics_token: key(v.string(), '', 'If set, GET /metrics needs Authorization: Bearer <metrics_token>; empty: open.'),
   gc_grace_seconds: key(int(0), 3600, 'Garbage collection keeps unreferenced images younger than this (a push may not have tagged them yet).'),
+  upload_expiry_seconds: key(int(0), 24 * 3600, 'Garbage collection reclaims Registry API v2 upload sessions that received nothing for this long.'),
   webhooks: key(
     v.array(v.pipe(v.string(), v.url(), v.regex(/^https?:\/\//i, 'must be an http:// or https:// URL'))),
     [] as string[],
@@ -44,6 +45,12 @@ const KEYS = {
   webhook_retry_base_ms: key(int(10), 1000, 'First retry delay; doubles on every failed attempt (at most one hour).'),
   webhook_timeout_ms: key(int(100), 5000, 'Timeout of one delivery attempt.'),
   max_json_bytes: key(int(1024), 1024 * 1024, 'Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
+  max_manifest_bytes: key(int(1024), 4 * 1024 * 1024, 'Largest Registry API v2 manifest accepted; larger is 413 (the spec asks for at least 4 MB).'),
+  token_service: key(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/)),
+    'registry',
+    'The service name of Registry API v2 bearer tokens: sent in the WWW-Authenticate challenge, checked in every token.',
+  ),
   upload_idle_timeout_seconds: key(
     int(1),
     60,

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { withAncestors } from '../domain/ancestry.js';
-import { parseRepoName, type ImageId, type Tag } from '../domain/names.js';
+import { nameOfRepo, type ImageId, type Tag } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -117,9 +117,10 @@ export class Fsck {
     const reached = new Set<ImageId>();
     let tagsChecked = 0;
     for await (const repo of this.meta.listRepos()) {
-      const name = parseRepoName(repo.namespace, repo.repository);
+      const name = nameOfRepo(repo);
       for (const [tag, record] of await this.meta.listTags(name)) {
         tagsChecked += 1;
+        if (!record.imageId) continue; // a v2 tag of a manifest v1 cannot show: checked with the manifests
         const target = images.get(record.imageId);
         if (!target || target.status !== 'complete') {
           const detail = `points at ${target ? 'an incomplete' : 'a missing'} image ${record.imageId}`;

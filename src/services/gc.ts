@@ -12,7 +12,7 @@
  * between its mark and its sweep.
  */
 import { withAncestors } from '../domain/ancestry.js';
-import { parseRepoName, type ImageId } from '../domain/names.js';
+import { nameOfRepo, type ImageId } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -57,8 +57,8 @@ export class GarbageCollector {
 
     const roots = new Set<ImageId>();
     for await (const repo of this.meta.listRepos()) {
-      const name = parseRepoName(repo.namespace, repo.repository);
-      for (const [, tag] of await this.meta.listTags(name)) roots.add(tag.imageId);
+      const name = nameOfRepo(repo);
+      for (const [, tag] of await this.meta.listTags(name)) if (tag.imageId) roots.add(tag.imageId);
       for (const entry of await this.meta.getRepoImages(name)) roots.add(entry.id);
     }
     for (const record of images.values()) {

@@ -1,7 +1,12 @@
 /**
- * JSON Web Tokens for the Docker Hub API double (HS256 only, written with node:crypto):
+ * JSON Web Tokens (HS256 only, written with node:crypto):
  *
  *   base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(header "." payload))
+ *
+ * `HmacJwt` signs and checks any claims under a key derived from the storage root's secret
+ * and a label, so tokens of one kind can never pass for another (Hub tokens here, Registry
+ * API v2 bearer tokens in registry-tokens.ts). The rest of this file is the Docker Hub API
+ * double's tokens:
  *
  * header {"alg": "HS256", "typ": "JWT"}; payload {sub, username, user_id, iat, exp, jti, typ,
  * pv}: `typ` is "access" (sent as `Authorization: JWT <t>` or `Bearer <t>`) or "refresh"
@@ -14,6 +19,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
+import type { UserRecord } from '../domain/records.js';
 
 export type JwtKind = 'access' | 'refresh';
 
@@ -40,8 +46,43 @@ const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toStrin
 const PART = /^[A-Za-z0-9_-]+$/;
 const KEY_LABEL = 'docker-hub-api-double/jwt/v1';
 
-export class JwtService {
+/** HS256 signing and checking of any JSON claims, under a key derived from `secret` and `label`. */
+export class HmacJwt {
   private readonly key: Buffer;
+
+  constructor(secret: Buffer, label: string) {
+    this.key = createHmac('sha256', secret).update(label).digest();
+  }
+
+  sign(claims: object): string {
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `${HEADER}.${payload}.${this.mac(`${HEADER}.${payload}`)}`;
+  }
+
+  /**
+   * The claims of a token this key signed: the header must say HS256 (never "none"), the
+   * signature is compared in constant time. Null when malformed or forged; `exp` and the
+   * rest are the caller's to check.
+   */
+  verify(token: string): { claims: Record<string, unknown> | null; forged: boolean } {
+    const parts = token.trim().split('.');
+    if (parts.length !== 3 || !parts.every((p) => PART.test(p))) return { claims: null, forged: false };
+    const [header, payload, signature] = parts;
+    const decodedHeader = decode(header) as { alg?: unknown } | null;
+    if (!decodedHeader || decodedHeader.alg !== 'HS256') return { claims: null, forged: false };
+    const expected = Buffer.from(this.mac(`${header}.${payload}`));
+    const given = Buffer.from(signature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { claims: null, forged: true };
+    return { claims: decode(payload) as Record<string, unknown> | null, forged: false };
+  }
+
+  private mac(input: string): string {
+    return createHmac('sha256', this.key).update(input).digest('base64url');
+  }
+}
+
+export class JwtService {
+  private readonly signer: HmacJwt;
 
   constructor(
     secret: Buffer,
@@ -49,7 +90,7 @@ export class JwtService {
     private readonly refreshTtlSeconds: number = 30 * 24 * 3600,
     private readonly now: () => number = () => Date.now(),
   ) {
-    this.key = createHmac('sha256', secret).update(KEY_LABEL).digest();
+    this.signer = new HmacJwt(secret, KEY_LABEL);
   }
 
   issue(user: JwtSubject, kind: JwtKind = 'access'): string {
@@ -64,21 +105,14 @@ export class JwtService {
       typ: kind,
       pv: passwordVersion(user.passwordHash),
     };
-    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return `${HEADER}.${payload}.${this.sign(`${HEADER}.${payload}`)}`;
+    return this.signer.sign(claims);
   }
 
   /** The claims of a valid token of `kind`; UNAUTHORIZED when malformed, forged or expired. */
   verify(token: string, kind: JwtKind = 'access'): JwtClaims {
-    const parts = token.trim().split('.');
-    if (parts.length !== 3 || !parts.every((p) => PART.test(p))) throw invalid('Invalid token.');
-    const [header, payload, signature] = parts;
-    const decodedHeader = decode(header) as { alg?: unknown; typ?: unknown } | null;
-    if (!decodedHeader || decodedHeader.alg !== 'HS256') throw invalid('Invalid token.');
-    const expected = Buffer.from(this.sign(`${header}.${payload}`));
-    const given = Buffer.from(signature);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('Error decoding signature.');
-    const claims = decode(payload) as Partial<JwtClaims> | null;
+    const checked = this.signer.verify(token);
+    if (checked.forged) throw invalid('Error decoding signature.');
+    const claims = checked.claims as Partial<JwtClaims> | null;
     if (
       !claims ||
       typeof claims.sub !== 'string' ||
@@ -93,6 +127,11 @@ export class JwtService {
     return claims as JwtClaims;
   }
 
+  /** The fingerprint of an account's password that tokens carry (`pv`). */
+  passwordVersionOf(user: JwtSubject): string {
+    return passwordVersion(user.passwordHash);
+  }
+
   /** Was the token issued under this password hash (false: the password changed since)? */
   matchesPassword(claims: JwtClaims, passwordHash: string): boolean {
     const expected = Buffer.from(passwordVersion(passwordHash));
@@ -100,8 +139,18 @@ export class JwtService {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  private sign(input: string): string {
-    return createHmac('sha256', this.key).update(input).digest('base64url');
+  /**
+   * The account behind a token of `kind`: signature, expiry, and the account still there,
+   * active, with the password the token was issued under.
+   */
+  async userOf(token: string, kind: JwtKind, users: { get(name: string): Promise<UserRecord | null> }): Promise<UserRecord> {
+    const claims = this.verify(token, kind);
+    const user = await users.get(claims.sub);
+    if (!user || !this.matchesPassword(claims, user.passwordHash)) {
+      throw new RegistryError('UNAUTHORIZED', 'Invalid token: the account or its password changed.');
+    }
+    if (!user.active) throw new RegistryError('UNAUTHORIZED', 'User account is disabled.');
+    return user;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { invalidInput } from '../domain/errors.js';
 import { Lru } from '../domain/lru.js';
-import { parseRepoName, type RepoName } from '../domain/names.js';
+import { nameOfRepo, type RepoName } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { AccessService, Principal } from './access.js';
@@ -98,7 +98,7 @@ export class SearchService {
 }
 
 function entryOf(record: RepoRecord): Entry {
-  const name = parseRepoName(record.namespace, record.repository);
+  const name = nameOfRepo(record);
   return { record, name, text: `${name.full} ${record.description}`.toLowerCase(), result: Object.freeze(toResult(record)) };
 }
 

@@ -9,6 +9,12 @@ import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
 import { AdminService } from './admin.js';
+import { BlobIngest } from './blob-ingest.js';
+import { BlobService } from './blobs.js';
+import { ImageBridge } from './image-bridge.js';
+import { ManifestService } from './manifests.js';
+import { RegistryTokenService } from './registry-tokens.js';
+import { UploadService } from './uploads.js';
 import { Fsck } from './fsck.js';
 import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
@@ -41,6 +47,13 @@ export interface Services {
   webhooks: WebhookService;
   /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
   hub: HubService;
+  /** Registry API v2: blob ingest, blobs, uploads, manifests, tokens, and the v1 ↔ v2 bridge. */
+  ingest: BlobIngest;
+  blobService: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+  bridge: ImageBridge;
+  registryTokens: RegistryTokenService;
   close(): Promise<void>;
 }
 
@@ -64,7 +77,8 @@ export async function openStores(config: Config, logger: Logger): Promise<{ meta
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const { meta, blobs } = await openStores(config, logger);
   const gate = new Gate();
-  const images = new ImageService(meta, blobs, gate);
+  const ingest = new BlobIngest(blobs, gate);
+  const images = new ImageService(meta, blobs, gate, ingest);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
@@ -110,6 +124,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
+  const blobService = new BlobService(meta, blobs, gate);
+  const uploads = new UploadService(meta, ingest, blobService);
+  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
+  const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
+  const registryTokens = new RegistryTokenService(TokenService.loadSecret(config.storage_root), config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
     meta,
@@ -128,6 +147,12 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     events,
     webhooks,
     hub,
+    ingest,
+    blobService,
+    uploads,
+    manifests,
+    bridge,
+    registryTokens,
     async close() {
       await webhooks.stop();
       await meta.close();

@@ -9,7 +9,7 @@
  *   storage root;
  * - the sentinel was neither modified nor read (its access time, set in the past, did not
  *   move — checked where the filesystem records reads), no file appeared outside the
- *   storage root, and the storage root holds only db/, blobs/sha256/<aa>/<hex>, tmp/, secret;
+ *   storage root, and the storage root holds only db/, blobs/sha256/<aa>/<hex>, tmp/, uploads/, secret;
  * - the server still answers _ping.
  *
  * Plus the limits: JSON bodies over max_json_bytes are 413 on every JSON route, a stalled
@@ -104,7 +104,7 @@ async function snapshotOutside(parent: string, root: string): Promise<Outside> {
 
 /** The storage root holds only what the layout allows (src/store/blobs/blob-paths.ts). */
 async function checkRootLayout(root: string): Promise<void> {
-  for (const name of await fs.readdir(root)) assert.ok(['db', 'blobs', 'tmp', 'secret'].includes(name), `unexpected ${name} in the storage root`);
+  for (const name of await fs.readdir(root)) assert.ok(['db', 'blobs', 'tmp', 'uploads', 'secret'].includes(name), `unexpected ${name} in the storage root`);
   const blobs = path.join(root, 'blobs');
   for (const algo of await fs.readdir(blobs)) {
     assert.equal(algo, 'sha256', `unexpected blobs/${algo}`);

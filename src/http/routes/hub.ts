@@ -25,6 +25,7 @@ import { jsonBody } from '../body.js';
 import { STATUS_BY_CODE } from '../error-map.js';
 import type { RegistryState } from '../middleware.js';
 import { NO_CACHE, sendJson } from '../respond.js';
+import { originOf } from '../shared/origin.js';
 
 export interface HubRouteDeps {
   hub: HubService;
@@ -36,7 +37,6 @@ interface HubState extends RegistryState {
   principal?: Principal;
 }
 
-const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 const PREFIXES = ['/v2/users{/*rest}', '/v2/user{/*rest}', '/v2/repositories{/*rest}'];
 
 /** The Hub router as one middleware (it passes every other request on untouched). */
@@ -232,15 +232,7 @@ function flag(value: string | string[] | undefined): boolean {
  * clients reach the double) says so with X-Forwarded-Proto.
  */
 function selfUrl(ctx: Context): URL {
-  const forwarded = ctx.get('X-Forwarded-Proto').split(',')[0].trim().toLowerCase();
-  const proto = forwarded === 'https' || forwarded === 'http' ? forwarded : ctx.protocol;
-  const hostHeader = ctx.get('Host');
-  let host = hostHeader;
-  if (!HOST.test(hostHeader)) {
-    const address = ctx.req.socket.localAddress ?? '127.0.0.1';
-    host = `${address.includes(':') ? `[${address}]` : address}:${ctx.req.socket.localPort}`;
-  }
-  const url = new URL(`${proto}://${host}`);
+  const url = new URL(originOf(ctx));
   url.pathname = ctx.path;
   url.search = ctx.querystring;
   return url;

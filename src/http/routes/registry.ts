@@ -4,7 +4,6 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { RegistryError } from '../../domain/errors.js';
 import { isImageId, parseImageId, parseTag } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
@@ -13,8 +12,8 @@ import type { RepositoryService } from '../../services/repositories.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
 import type { RegistryState } from '../middleware.js';
-import { parseRange } from '../range.js';
-import { sendBlob, type SendOptions } from '../send-blob.js';
+import type { SendOptions } from '../send-blob.js';
+import { serveBlob } from '../shared/serve-blob.js';
 import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
 import { recordPull } from './hub.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -110,48 +109,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     const id = imageId(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
-    const etag = `"${layer.digest}"`;
-    ctx.res.setHeader('Accept-Ranges', 'bytes');
-    ctx.res.setHeader('ETag', etag);
-    ctx.res.setHeader('Cache-Control', IMMUTABLE);
-    ctx.res.setHeader('Content-Type', 'application/octet-stream');
-    if (noneMatch(ctx.get('If-None-Match'), etag)) {
-      ctx.status = 304;
-      return;
-    }
-    const ifRange = ctx.get('If-Range');
-    const rangeHeader = ifRange && ifRange !== etag ? undefined : ctx.get('Range') || undefined;
-    const range = parseRange(rangeHeader, layer.size);
-    if (range.kind === 'unsatisfiable') {
-      throw new RegistryError('RANGE_NOT_SATISFIABLE', 'Requested range not satisfiable', { size: layer.size });
-    }
-    if (range.kind === 'partial') {
-      const { start, end } = range.range;
-      ctx.status = 206;
-      ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${layer.size}`);
-      ctx.length = end - start + 1;
-    } else {
-      ctx.status = 200;
-      ctx.length = layer.size;
-    }
-    if (ctx.method === 'HEAD' || ctx.length === 0) {
-      if (ctx.length === 0) ctx.body = Buffer.alloc(0);
-      return; // HEAD opens no stream
-    }
-    const reader = await images.openLayer(layer);
-    // The bytes go out from here, not through Koa: headers are set, the status is known.
-    ctx.respond = false;
-    ctx.res.statusCode = ctx.status;
-    const start = range.kind === 'partial' ? range.range.start : 0;
-    try {
-      await sendBlob(reader, start, ctx.length, ctx.res, ctx.state as RegistryState, deps.send);
-    } catch (err) {
-      // Headers may be out already: the only honest answer left is to cut the connection.
-      ctx.res.destroy();
-      if (!ctx.res.writableEnded) (ctx.state as RegistryState).log?.debug({ err }, 'layer download ended early');
-    } finally {
-      await reader.close();
-    }
+    await serveBlob(ctx, layer, () => images.openLayer(layer), deps.send);
   });
 
   // ── repositories ──────────────────────────────────────────────────────────────────
@@ -209,18 +167,6 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     await access.authorizeRepo(principalOf(ctx), name, 'admin');
     await repos.setProperties(name, ctx.request.body);
     sendJson(ctx, 200, true);
-  });
-}
-
-/**
- * If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and
- * `*` matches any existing representation.
- */
-function noneMatch(header: string, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((candidate) => {
-    const tag = candidate.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
 }
 

@@ -8,30 +8,49 @@
  *   │   └── sha256/
  *   │       └── <hex[0:2]>/
  *   │           └── <hex>           layer bytes, addressed by sha256(bytes); immutable
- *   └── tmp/
- *       └── <random>.upload         uploads in progress; renamed into blobs/ once
- *                                   verified, removed on failure and at start-up
+ *   ├── tmp/
+ *   │   └── <random>.upload         one-request uploads in progress (v1 layer PUT, v2
+ *   │                               monolithic); linked into blobs/ once verified, removed
+ *   │                               on failure and at start-up
+ *   └── uploads/
+ *       └── <uuid>                  resumable Registry API v2 upload sessions (chunked
+ *                                   PATCHes); kept across restarts, linked into blobs/ by
+ *                                   the closing PUT, reclaimed by GC when abandoned
  *
- * blobs/ and tmp/ must be on the same filesystem so that the rename is atomic: a blob path
- * either does not exist or holds the complete, fsynced, verified bytes.
+ * blobs/, tmp/ and uploads/ must be on the same filesystem so that the link is atomic: a
+ * blob path either does not exist or holds the complete, fsynced, verified bytes.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { invalidInput } from '../../domain/errors.js';
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
+/** Upload session ids: what BlobIngest makes (UUIDs), nothing that could be a path. */
+const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
+
+export function isUploadId(value: unknown): value is string {
+  return typeof value === 'string' && UPLOAD_ID.test(value);
+}
 
 export class BlobPaths {
   readonly root: string;
   readonly db: string;
   readonly blobs: string;
   readonly tmp: string;
+  readonly uploads: string;
 
   constructor(root: string) {
     this.root = path.resolve(root);
     this.db = path.join(this.root, 'db');
     this.blobs = path.join(this.root, 'blobs', 'sha256');
     this.tmp = path.join(this.root, 'tmp');
+    this.uploads = path.join(this.root, 'uploads');
+  }
+
+  /** The file of a resumable upload; the id is validated here, before it can become a path. */
+  upload(id: string): string {
+    if (!isUploadId(id)) throw invalidInput(`Invalid upload id: ${JSON.stringify(String(id)).slice(0, 80)}`);
+    return path.join(this.uploads, id);
   }
 
   /** The path of a blob; the digest is validated here, before it can become a path. */

@@ -73,4 +73,26 @@ export interface BlobStore {
   delete(digest: string): Promise<boolean>;
   /** Every stored digest, in no particular order. */
   list(): AsyncIterable<string>;
+
+  // ── resumable uploads (Registry API v2 sessions); ids are validated (INVALID_INPUT) ──
+  /**
+   * A stream appending to upload `id` from `position`: the upload is created when missing
+   * and cut at `position` first (bytes beyond it were never acknowledged). What was written
+   * is durable once the stream has finished; destroy it to give up (what it wrote may
+   * remain: the next append cuts it).
+   */
+  appendUpload(id: string, position: number): Promise<Writable>;
+  /** Size and last change of an upload, or null when it does not exist. */
+  statUpload(id: string): Promise<BlobInfo | null>;
+  /** The first `length` bytes of an upload (to hash them again after a restart). */
+  readUpload(id: string, length: number): Promise<Readable>;
+  /**
+   * Publishes an upload's bytes as `digest` (the caller verified them), as BlobWriter.commit
+   * does, and removes the upload. A blob that already exists is kept as it is.
+   */
+  commitUpload(id: string, digest: string): Promise<void>;
+  /** Removes an upload's bytes; false when there were none. */
+  deleteUpload(id: string): Promise<boolean>;
+  /** Every upload id, in no particular order. */
+  listUploads(): AsyncIterable<string>;
 }
