@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Koa {
     gc: services.gc,
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
+    uploadExpiryMs: config.upload_expiry_seconds * 1000,
   });
   repoRoutes.mount(router);
 

@@ -138,12 +138,19 @@ async function maintenance(
       const grace = flags.get('grace');
       const graceSeconds = typeof grace === 'string' ? Number(grace) : config.gc_grace_seconds;
       if (!Number.isInteger(graceSeconds) || graceSeconds < 0) throw new UsageError('--grace takes a number of seconds');
-      const idle = { isWriting: () => false, forget: () => undefined };
-      const report = await new GarbageCollector(meta, blobs, gate, idle).run({ dryRun: flags.has('dry-run'), graceMs: graceSeconds * 1000 });
+      const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+      const report = await new GarbageCollector(meta, blobs, gate, idle).run({
+        dryRun: flags.has('dry-run'),
+        graceMs: graceSeconds * 1000,
+        uploadExpiryMs: config.upload_expiry_seconds * 1000,
+      });
       if (flags.has('json')) print(JSON.stringify(report));
       else {
         const verb = report.dryRun ? 'would delete' : 'deleted';
-        print(`${verb} ${report.images.deleted} of ${report.images.scanned} images and ${report.blobs.deleted} of ${report.blobs.scanned} blobs (${report.blobs.bytesFreed} bytes)`);
+        print(
+          `${verb} ${report.images.deleted} of ${report.images.scanned} images, ${report.manifests.deleted} of ${report.manifests.scanned} manifests and ` +
+            `${report.blobs.deleted} of ${report.blobs.scanned} blobs (${report.blobs.bytesFreed} bytes); ${report.uploads.reclaimed} abandoned upload(s) reclaimed (${report.uploads.bytesFreed} bytes)`,
+        );
       }
       return 0;
     }

@@ -107,7 +107,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, gate, images);
+  const gc = new GarbageCollector(meta, blobs, gate, {
+    isWriting: (id) => images.isWriting(id),
+    forget: (id) => images.forget(id),
+    isUploading: (id) => ingest.isBusy(id),
+  });
   const fsck = new Fsck(meta, blobs, gate);
   const admin = new AdminService(meta, gate);
   const webhooks = new WebhookService(

@@ -18,6 +18,7 @@ export interface AdminRouteDeps {
   gc: GarbageCollector;
   fsck: Fsck;
   gcGraceMs: number;
+  uploadExpiryMs: number;
 }
 
 function flag(ctx: Context, name: string): boolean {
@@ -29,7 +30,7 @@ function flag(ctx: Context, name: string): boolean {
 export function addAdminRoutes(router: Router, deps: AdminRouteDeps): void {
   router.post('/_admin/gc', async (ctx) => {
     deps.access.authorizeAdmin(principalOf(ctx));
-    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs: deps.gcGraceMs });
+    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs: deps.gcGraceMs, uploadExpiryMs: deps.uploadExpiryMs });
     ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, report);
   });

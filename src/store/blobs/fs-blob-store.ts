@@ -86,6 +86,9 @@ export class FsBlobStore implements BlobStore {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         duplicate = true;
+        // The stored blob was just uploaded again (a push under way): young again for GC.
+        const now = new Date();
+        await fs.utimes(target, now, now);
       }
       await syncDir(path.dirname(target));
     } finally {
