@@ -28,6 +28,8 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, services } = deps;
+  // sendfile(2) writes plain bytes to the socket: never under TLS.
+  const send = { sendfile: config.layer_sendfile && !config.tls_certificate, stallMs: config.download_stall_timeout_seconds * 1000 };
   const app = new Koa();
   app.proxy = false;
   // Errors are answered by errorHandler; Koa's own handler would only print to stderr.
@@ -47,7 +49,7 @@ export function createApp(deps: AppDeps): Koa {
     ...common,
     images: services.images,
     repos: services.repos,
-    send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+    send,
   });
   addIndexRoutes(router, repoRoutes, {
     ...common,
@@ -85,7 +87,7 @@ export function createApp(deps: AppDeps): Koa {
       uploads: services.uploads,
       manifests: services.manifests,
       pulls: services.hub,
-      send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
+      send,
       maxManifestBytes: config.max_manifest_bytes,
     })),
   );

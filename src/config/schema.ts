@@ -22,6 +22,8 @@ const HOSTS = /^$|^[A-Za-z0-9.:[\]-]+(\s*,\s*[A-Za-z0-9.:[\]-]+)*$/;
 const KEYS = {
   host: key(v.pipe(v.string(), v.minLength(1)), '127.0.0.1', 'Address to listen on (0.0.0.0 for all interfaces).'),
   port: key(int(0, 65535), 5000, 'TCP port to listen on (0 picks a free port).'),
+  tls_certificate: key(v.string(), '', 'PEM file of the server certificate (and its chain): HTTPS on `port` instead of HTTP. Needs tls_key.'),
+  tls_key: key(v.string(), '', 'PEM file of the private key of tls_certificate.'),
   storage_root: key(v.pipe(v.string(), v.minLength(1)), './storage', 'Directory holding db/ (LevelDB), blobs/ and tmp/; one registry process per root.'),
   flavor: key(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/)), 'local', 'Name sent in X-Docker-Registry-Config.'),
   log_level: key(v.picklist(LOG_LEVELS), 'info', 'Minimum level of the JSON log on stdout.'),
@@ -116,6 +118,9 @@ export function validateConfig(raw: Record<string, unknown>): { config: Config }
   const password = raw.admin_password;
   if (username && !(typeof password === 'string' && password.length >= 5)) {
     problems.push('admin_password: required (at least 5 characters) when admin_username is set');
+  }
+  if (Boolean(raw.tls_certificate) !== Boolean(raw.tls_key)) {
+    problems.push('tls_certificate, tls_key: set both (HTTPS) or neither (HTTP)');
   }
   if (problems.length > 0 || !result.success) return { problems };
   return { config: Object.freeze(result.output) };
