@@ -24,6 +24,7 @@ import type { MetadataStore, TagStats } from '../store/metadata/metadata-store.j
 import { userOf, type AccessService, type Principal } from './access.js';
 import type { RegistryEvent } from './events.js';
 import { numericId, type JwtService } from './jwt.js';
+import { PullCounter } from './pull-counter.js';
 import type { RepositoryService } from './repositories.js';
 import type { UserService } from './users.js';
 
@@ -175,6 +176,8 @@ interface TagIndex {
 
 export class HubService implements PullRecorder {
   private readonly tagIndexes = new Map<string, TagIndex>();
+  /** Pull statistics, counted in memory and written in batches (pull-counter.ts). */
+  private readonly pulls: PullCounter;
   /** Bumped on every change of a repository's tags: an index built before is not kept. */
   private readonly generations = new Map<string, number>();
 
@@ -185,7 +188,9 @@ export class HubService implements PullRecorder {
     private readonly users: UserService,
     private readonly jwt: JwtService,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.pulls = new PullCounter(meta);
+  }
 
   // ── accounts and tokens ─────────────────────────────────────────────────────────────
 
@@ -375,25 +380,35 @@ export class HubService implements PullRecorder {
   // ── pulls and events ────────────────────────────────────────────────────────────────
 
   async repositoryPulled(name: RepoName): Promise<void> {
-    await this.meta.addRepoPull(name, this.now().toISOString());
+    this.pulls.repositoryPulled(name, this.now().toISOString());
   }
 
   async tagPulled(name: RepoName, tag: Tag): Promise<void> {
-    await this.meta.setTagsPulled(name, [tag], this.now().toISOString());
+    this.pulls.tagsPulled(name, [tag], this.now().toISOString());
   }
 
   async tagsListed(name: RepoName): Promise<void> {
     // Any order will do here: the store's (cached) list, unsorted.
     const tags = (await this.meta.listTags(name)).map(([tag]) => tag);
-    await this.meta.setTagsPulled(name, tags, this.now().toISOString());
+    this.pulls.tagsPulled(name, tags, this.now().toISOString());
+  }
+
+  /** Writes the pull statistics counted in memory (at close, and for tests). */
+  flushPulls(): Promise<void> {
+    return this.pulls.flush();
   }
 
   /** Keeps who pushed each tag, forgets statistics of what was deleted, drops stale tag lists. */
   async onEvent(event: RegistryEvent): Promise<void> {
     this.forgetTags(event.repo);
     if (event.type === 'push' && event.actor) await this.meta.setTagPusher(event.repo, event.tag, event.actor);
-    else if (event.type === 'tag_delete') await this.meta.deleteTagStats(event.repo, event.tag);
-    else if (event.type === 'repo_delete') await this.meta.deleteRepoStats(event.repo);
+    else if (event.type === 'tag_delete') {
+      await this.pulls.forgetTag(event.repo, event.tag);
+      await this.meta.deleteTagStats(event.repo, event.tag);
+    } else if (event.type === 'repo_delete') {
+      await this.pulls.forgetRepo(event.repo);
+      await this.meta.deleteRepoStats(event.repo);
+    }
   }
 
   /** Drops the cached tag list of a repository (its tags changed). */
@@ -427,7 +442,7 @@ export class HubService implements PullRecorder {
   // ── views ───────────────────────────────────────────────────────────────────────────
 
   private async repositoryView(principal: Principal, name: RepoName, record: RepoRecord, full: boolean): Promise<HubRepositoryView> {
-    const pulls = await this.meta.getRepoPulls(name);
+    const pulls = await this.pulls.repoPulls(name);
     const lastUpdate = record.lastTagInfo?.last_update;
     const view: HubRepositoryView = {
       user: name.namespace,
@@ -463,7 +478,7 @@ export class HubService implements PullRecorder {
 
   /** What the views of `tags` (one page) share: their pull times and pushers, image facts. */
   private async tagContext(name: RepoName, repo: RepoRecord, tags: Tag[]): Promise<TagContext> {
-    const stats = await this.meta.getTagStats(name, tags);
+    const stats = await this.pulls.tagStats(name, tags);
     return {
       name,
       repo,

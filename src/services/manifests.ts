@@ -78,6 +78,8 @@ const CACHED_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export class ManifestService {
   private readonly cache = new Lru<string, Buffer>(CACHED_MANIFESTS, CACHED_MANIFEST_BYTES, (b) => b.length);
+  /** `<name>@<digest>` → the media type the repository holds the manifest as (a link changes only by unlink and put). */
+  private readonly mediaTypes = new Lru<string, string>(CACHED_MANIFESTS);
   /** Tag list answers keyed on the store's frozen tag list (same list: same answer). */
   private readonly tagNames = new WeakMap<object, readonly string[]>();
 
@@ -125,6 +127,7 @@ export class ManifestService {
       await this.meta.putManifest(name, digest, bytes, this.linkOf(manifest, bytes.length));
     });
     this.cache.set(digest, bytes);
+    this.mediaTypes.set(`${name.full}@${digest}`, manifest.mediaType);
     for (const tag of new Set(tags)) {
       await this.repos.putManifestTag(name, tag, digest, imageId, extra.userAgent, extra.actor ?? null);
     }
@@ -206,8 +209,14 @@ export class ManifestService {
   }
 
   private async mediaTypeOf(name: RepoName, digest: Digest, bytes: Buffer): Promise<string> {
-    const link = await this.meta.getManifestLink(name, digest);
-    return link?.mediaType ?? parseManifest(bytes, undefined).mediaType;
+    const key = `${name.full}@${digest}`;
+    let mediaType = this.mediaTypes.get(key);
+    if (mediaType === undefined) {
+      const link = await this.meta.getManifestLink(name, digest);
+      mediaType = link?.mediaType ?? parseManifest(bytes, undefined).mediaType;
+      if (link) this.mediaTypes.set(key, mediaType);
+    }
+    return mediaType;
   }
 
   private async bytesOf(digest: Digest): Promise<Buffer> {
@@ -240,6 +249,7 @@ export class ManifestService {
       if (await this.tagShows(record, digest)) await this.repos.deleteTag(name, tag, actor).catch(ignoreNotFound);
     }
     await this.meta.unlinkManifest(name, digest);
+    this.mediaTypes.delete(`${name.full}@${digest}`);
   }
 
   /** Does the tag show this manifest (set over v2, or the manifest synthesized for its v1 image)? */

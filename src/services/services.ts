@@ -159,6 +159,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     registryTokens,
     async close() {
       await webhooks.stop();
+      await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
     },
   };

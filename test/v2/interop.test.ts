@@ -239,12 +239,17 @@ describe('v1 ↔ v2 interop', () => {
       await rawRequest(url(`/v2/carol/seen/blobs/${digestOf(image.layers[0])}`));
       await rawRequest(url(`/v2/carol/seen/blobs/${digestOf(image.layers[0])}`), { method: 'HEAD' });
       assert.equal(await metric('registry_layer_pulls_total'), pulls + 1);
-      const stats = () => srv.running.services.meta.getRepoPulls(parseRepoName('carol', 'seen'));
+      // Pulls are counted in memory and written in batches: flush before reading the store.
+      const stats = async () => {
+        await srv.running.services.hub.flushPulls();
+        return srv.running.services.meta.getRepoPulls(parseRepoName('carol', 'seen'));
+      };
       const before = (await stats())?.count ?? 0;
       await rawRequest(url('/v2/carol/seen/manifests/v1'), { method: 'HEAD' });
       assert.equal((await stats())?.count ?? 0, before, 'HEAD is no pull');
       await rawRequest(url('/v2/carol/seen/manifests/v1'));
       assert.equal((await stats())?.count, before + 1);
+      await srv.running.services.hub.flushPulls();
       const [tagStats] = await srv.running.services.meta.getTagStats(parseRepoName('carol', 'seen'), ['v1' as never]);
       assert.ok(tagStats.lastPulledAt, 'tag_last_pulled set');
     });

@@ -350,11 +350,11 @@ export class LevelMetadataStore implements MetadataStore {
     return this.get<RepoPullStats>(keys.repoPulls(name));
   }
 
-  addRepoPull(name: RepoName, at: string): Promise<void> {
+  addRepoPull(name: RepoName, at: string, count = 1): Promise<void> {
     // Read-modify-write, queued per repository so that concurrent pulls all count.
     return this.exclusive(name, async () => {
       const previous = await this.get<RepoPullStats>(keys.repoPulls(name));
-      const next: RepoPullStats = { count: (previous?.count ?? 0) + 1, lastPulledAt: at };
+      const next: RepoPullStats = { count: (previous?.count ?? 0) + count, lastPulledAt: at };
       await this.db.put(keys.repoPulls(name), next);
     });
   }

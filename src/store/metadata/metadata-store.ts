@@ -155,8 +155,8 @@ export interface MetadataStore extends RegistryV2Metadata {
   /** The repositories of one namespace, sorted by repository name. */
   listReposInNamespace(namespace: string): AsyncIterable<RepoRecord>;
   getRepoPulls(name: RepoName): Promise<RepoPullStats | null>;
-  /** Counts one pull of the repository at `at` (ISO time); concurrent pulls are never lost. */
-  addRepoPull(name: RepoName, at: string): Promise<void>;
+  /** Counts `count` (default 1) pulls of the repository, the last at `at` (ISO time); concurrent calls are never lost. */
+  addRepoPull(name: RepoName, at: string, count?: number): Promise<void>;
   /** Marks tags pulled at `at` (ISO time), atomically. */
   setTagsPulled(name: RepoName, tags: Tag[], at: string): Promise<void>;
   setTagPusher(name: RepoName, tag: Tag, user: string): Promise<void>;
