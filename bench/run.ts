@@ -1,13 +1,15 @@
 /**
  * npm run bench: builds nothing itself (the npm script builds first), starts the built
  * server as a plain process on a scratch storage root (standalone, so the harness needs
- * no credentials), runs ../shared/bench/run.sh against it with --pid, writes the report to
- * bench-results/<timestamp>/report.md (git-ignored) and stops the server.
+ * no credentials), runs ../shared/bench/run.sh against it with --pid, --disk-dir (the
+ * storage root: dd measures the same disk) and --subject-protocol both (v1 and v2 rows),
+ * writes the report to bench-results/<timestamp>/report.md (git-ignored) and stops the
+ * server.
  *
- *   npm run bench                      # 64M,1G; concurrency 1,8; 3 rounds
- *   npm run bench -- --sizes 64M --reps 1
+ *   npm run bench                      # 64M,1G; concurrency 1,8; 3 rounds; v1 and v2
+ *   npm run bench -- --sizes 64M --reps 1 --subject-protocol v2
  *
- * Extra arguments go to run.sh as they are.
+ * Extra arguments go to run.sh as they are (a flag given there replaces the default).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,7 +53,11 @@ const url = await new Promise<string>((resolve, reject) => {
 });
 
 const args = process.argv.slice(2);
-const defaults = args.includes('--sizes') ? [] : ['--sizes', '64M,1G', '--concurrency', '1,8'];
+const defaults = [
+  ...(args.includes('--sizes') ? [] : ['--sizes', '64M,1G', '--concurrency', '1,8']),
+  ...(args.includes('--subject-protocol') ? [] : ['--subject-protocol', 'both']),
+  ...(args.includes('--disk-dir') ? [] : ['--disk-dir', storage]),
+];
 const result = spawnSync('bash', [harness, url, '--pid', String(server.pid), ...defaults, ...args, '--out', path.join(outDir, 'report.md')], {
   stdio: 'inherit',
 });
