@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isMain } from './is-main.js';
-import { sendfileAvailable } from './http/sendfile.js';
+import { sendfileAvailable } from './http/shared/sendfile.js';
 import { createLogger, flushLogger } from './logger.js';
 import { startServer } from './server.js';
 

@@ -1,7 +1,7 @@
 /**
  * Domain errors. Services throw these; they carry a stable `code` and a message meant for
- * the client, and know nothing of HTTP. `src/http/error-map.ts` is the one place that turns
- * a code into a status.
+ * the client, and know nothing of HTTP. Each HTTP face maps codes once: `src/http/shared/error-map.ts`
+ * (v1, operations and the Hub double) and `src/http/v2/errors.ts` (the v2 envelope and codes).
  */
 export type ErrorCode =
   | 'INVALID_NAME' // an id, namespace, repository or tag failed validation

@@ -6,10 +6,10 @@
 import type { Context } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import type { BlobReader } from '../../store/blobs/blob-store.js';
-import type { RegistryState } from '../middleware.js';
-import { parseRange } from '../range.js';
-import { IMMUTABLE } from '../respond.js';
-import { sendBlob, type SendOptions } from '../send-blob.js';
+import type { RegistryState } from './middleware.js';
+import { parseRange } from './range.js';
+import { IMMUTABLE } from './respond.js';
+import { sendBlob, type SendOptions } from './send-blob.js';
 
 export interface ServedBlob {
   digest: string;

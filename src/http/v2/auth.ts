@@ -17,9 +17,9 @@ import type { RegistryTokenService } from '../../services/registry-tokens.js';
 import type { UserService } from '../../services/users.js';
 import type { UserRecord } from '../../domain/records.js';
 import type { RepoName } from '../../domain/names.js';
-import { basicUser, parseAuthorization, principalOf } from '../authenticate.js';
-import { readRawBody } from '../body.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { basicUser, parseAuthorization, principalOf } from '../shared/authenticate.js';
+import { readRawBody } from '../shared/body.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 import { originOf } from '../shared/origin.js';
 
 export const REALM_PATH = '/v2/token';

@@ -1,5 +1,5 @@
 /** Tags and referrers of the Registry API v2 (the catalog is in face.ts: it has no name). */
-import { sendJson, sendSharedJson } from '../respond.js';
+import { sendJson, sendSharedJson } from '../shared/respond.js';
 import { authorizeV2 } from './auth.js';
 import { paging, type V2Deps, type V2Routes } from './face.js';
 

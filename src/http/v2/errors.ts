@@ -5,8 +5,8 @@
  */
 import type { Context, Next } from 'koa';
 import { RegistryError, type ErrorCode } from '../../domain/errors.js';
-import type { RegistryState } from '../middleware.js';
-import { JSON_TYPE, NO_CACHE } from '../respond.js';
+import type { RegistryState } from '../shared/middleware.js';
+import { JSON_TYPE, NO_CACHE } from '../shared/respond.js';
 
 interface V2Code {
   code: string;

@@ -3,9 +3,9 @@
  * Docker-Content-Digest; pulls counted for the Hub double like v1 pulls.
  */
 import { isIndexType } from '../../domain/manifest.js';
-import { actorOf } from '../authenticate.js';
-import { readRawBody } from '../body.js';
-import type { RegistryState } from '../middleware.js';
+import { actorOf } from '../shared/authenticate.js';
+import { readRawBody } from '../shared/body.js';
+import type { RegistryState } from '../shared/middleware.js';
 import { authorizeV2 } from './auth.js';
 import { accepted } from './blobs.js';
 import type { V2Deps, V2Routes } from './face.js';

@@ -20,11 +20,11 @@ import { parseRepoName, type RepoName, type Tag } from '../../domain/names.js';
 import { ANONYMOUS, type Principal } from '../../services/access.js';
 import type { HubService, PageQuery, PullRecorder } from '../../services/hub.js';
 import type { UserService } from '../../services/users.js';
-import { basicUser, parseAuthorization, principalOf } from '../authenticate.js';
-import { jsonBody } from '../body.js';
-import { STATUS_BY_CODE } from '../error-map.js';
-import type { RegistryState } from '../middleware.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { basicUser, parseAuthorization, principalOf } from '../shared/authenticate.js';
+import { jsonBody } from '../shared/body.js';
+import { STATUS_BY_CODE } from '../shared/error-map.js';
+import type { RegistryState } from '../shared/middleware.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 import { originOf } from '../shared/origin.js';
 
 export interface HubRouteDeps {

@@ -9,8 +9,8 @@ import type { AccessService } from '../../services/access.js';
 import type { AdminService } from '../../services/admin.js';
 import type { Fsck } from '../../services/fsck.js';
 import type { GarbageCollector } from '../../services/gc.js';
-import { principalOf } from '../authenticate.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { principalOf } from '../shared/authenticate.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 
 export interface AdminRouteDeps {
   access: AccessService;

@@ -1,5 +1,5 @@
 /** The one table from domain error codes to HTTP statuses. */
-import type { ErrorCode } from '../domain/errors.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_NAME: 400,

@@ -6,11 +6,11 @@
  * are throttled per account and per client address (429 + Retry-After).
  */
 import type { Context, Next } from 'koa';
-import { RegistryError } from '../domain/errors.js';
-import { ANONYMOUS, type Principal } from '../services/access.js';
-import type { TokenService } from '../services/tokens.js';
-import type { UserService } from '../services/users.js';
-import type { UserRecord } from '../domain/records.js';
+import { RegistryError } from '../../domain/errors.js';
+import { ANONYMOUS, type Principal } from '../../services/access.js';
+import type { TokenService } from '../../services/tokens.js';
+import type { UserService } from '../../services/users.js';
+import type { UserRecord } from '../../domain/records.js';
 
 const SKIP = new Set(['/_ping', '/v1/_ping']);
 

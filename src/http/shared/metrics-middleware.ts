@@ -5,7 +5,7 @@
  * one listener and one clock read, not two.
  */
 import type { Context } from 'koa';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../../metrics.js';
 
 const LAYER_PATH = /^\/v1\/images\/[^/]+\/layer$/;
 /** A Registry API v2 upload session (PATCH and PUT carry its bytes). */

@@ -9,13 +9,13 @@ import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { RepositoryService } from '../../services/repositories.js';
-import { actorOf, principalOf } from '../authenticate.js';
-import { guardUploadBody, jsonBody, readRawBody } from '../body.js';
-import type { RegistryState } from '../middleware.js';
-import type { SendOptions } from '../send-blob.js';
+import { actorOf, principalOf } from '../shared/authenticate.js';
+import { guardUploadBody, jsonBody, readRawBody } from '../shared/body.js';
+import type { RegistryState } from '../shared/middleware.js';
+import type { SendOptions } from '../shared/send-blob.js';
 import { serveBlob } from '../shared/serve-blob.js';
-import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
-import { recordPull } from './hub.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../shared/respond.js';
+import { recordPull } from '../hub/routes.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface RegistryRouteDeps {
