@@ -56,25 +56,30 @@ export function parseRepoName(namespace: string | undefined, repository: unknown
   return { namespace: ns, repository, full: `${ns}/${repository}` };
 }
 
-/**
- * Parses a stored or signed name: `ns/repo` or `repo` (= `library/repo`) by the v1 rules,
- * or a Registry API v2 name (see parseV2Name), which may be deeper (`a/b/c`).
- */
+/** Parses `ns/repo` or `repo` (= `library/repo`). */
 export function parseRepoPath(path: string): RepoName {
   const parts = path.split('/');
-  try {
-    if (parts.length === 1) return parseRepoName(undefined, parts[0]);
-    if (parts.length === 2) return parseRepoName(parts[0], parts[1]);
-  } catch (err) {
-    if (!V2_NAME.test(path)) throw err;
-  }
-  if (V2_NAME.test(path)) return parseV2Name(path);
+  if (parts.length === 1) return parseRepoName(undefined, parts[0]);
+  if (parts.length === 2) return parseRepoName(parts[0], parts[1]);
   throw invalidName('Invalid repository name: expected "namespace/repository" or "repository"');
+}
+
+/**
+ * Parses a stored full name (a key, a record): a v1 name (`ns/repo`), else a Registry API v2
+ * name, which may be deeper (`a/b/c`) or spelled in a way v1 does not allow.
+ */
+export function parseStoredName(full: string): RepoName {
+  try {
+    return parseRepoPath(full);
+  } catch (err) {
+    if (!V2_NAME.test(full)) throw err;
+    return parseV2Name(full);
+  }
 }
 
 /** The name of a stored repository record (v1 names, and v2 names such as `a/b/c`). */
 export function nameOfRepo(record: { readonly namespace: string; readonly repository: string }): RepoName {
-  return parseRepoPath(`${record.namespace}/${record.repository}`);
+  return parseStoredName(`${record.namespace}/${record.repository}`);
 }
 
 // ── Registry API v2 names ────────────────────────────────────────────────────────────

@@ -6,8 +6,10 @@
  * them in, so what the Hub double shows is never behind. A crash loses at most the last
  * `flushMs` of pull counts (never anything else).
  *
- * A tag or repository delete first waits for a write in flight, then drops what is pending
- * for it, so a batch never brings back statistics of something deleted.
+ * Reads, batch writes and forgets run one at a time: a read never sees a batch half-way
+ * between memory and the store, and a tag or repository delete drops what is pending for it
+ * after any batch before it was written, so a batch never brings back statistics of
+ * something deleted.
  */
 import type { RepoName, Tag } from '../domain/names.js';
 import type { MetadataStore, RepoPullStats, TagStats } from '../store/metadata/metadata-store.js';
@@ -25,7 +27,11 @@ interface PendingRepo {
 export class PullCounter {
   private pending = new Map<string, PendingRepo>();
   private timer: NodeJS.Timeout | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  /**
+   * Reads of the statistics, batch writes and forgets run one at a time, in order: a read
+   * never sees a batch half-way between the memory and the store.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly meta: MetadataStore,
@@ -47,44 +53,56 @@ export class PullCounter {
   }
 
   /** The stored statistics plus what is pending. */
-  async repoPulls(name: RepoName): Promise<RepoPullStats | null> {
-    const stored = await this.meta.getRepoPulls(name);
-    const pending = this.pending.get(name.full);
-    if (!pending || pending.count === 0) return stored;
-    return { count: (stored?.count ?? 0) + pending.count, lastPulledAt: pending.lastPulledAt };
-  }
-
-  async tagStats(name: RepoName, tags: Tag[]): Promise<TagStats[]> {
-    const stored = await this.meta.getTagStats(name, tags);
-    const pending = this.pending.get(name.full);
-    if (!pending) return stored;
-    return stored.map((s, i) => {
-      const at = pending.tags.get(tags[i]);
-      return at ? { ...s, lastPulledAt: at } : s;
+  repoPulls(name: RepoName): Promise<RepoPullStats | null> {
+    return this.serial(async () => {
+      const stored = await this.meta.getRepoPulls(name);
+      const pending = this.pending.get(name.full);
+      if (!pending || pending.count === 0) return stored;
+      return { count: (stored?.count ?? 0) + pending.count, lastPulledAt: pending.lastPulledAt };
     });
   }
 
-  /** Forgets what is pending for a tag (it is being deleted). */
-  async forgetTag(name: RepoName, tag: Tag): Promise<void> {
-    await this.writing.catch(() => undefined);
-    this.pending.get(name.full)?.tags.delete(tag);
+  tagStats(name: RepoName, tags: Tag[]): Promise<TagStats[]> {
+    return this.serial(async () => {
+      const stored = await this.meta.getTagStats(name, tags);
+      const pending = this.pending.get(name.full);
+      if (!pending) return stored;
+      return stored.map((s, i) => {
+        const at = pending.tags.get(tags[i]);
+        return at ? { ...s, lastPulledAt: at } : s;
+      });
+    });
+  }
+
+  /** Forgets what is pending for a tag (it is being deleted: call before deleting its statistics). */
+  forgetTag(name: RepoName, tag: Tag): Promise<void> {
+    return this.serial(async () => {
+      this.pending.get(name.full)?.tags.delete(tag);
+    });
   }
 
   /** Forgets what is pending for a repository (it is being deleted). */
-  async forgetRepo(name: RepoName): Promise<void> {
-    await this.writing.catch(() => undefined);
-    this.pending.delete(name.full);
+  forgetRepo(name: RepoName): Promise<void> {
+    return this.serial(async () => {
+      this.pending.delete(name.full);
+    });
   }
 
-  /** Writes what is pending now (and waits for a write in flight). */
+  /** Writes what is pending (in order with the reads and writes before it). */
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.pending;
-    this.pending = new Map();
-    const next = this.writing.catch(() => undefined).then(() => this.write(batch));
-    this.writing = next;
-    return next;
+    return this.serial(() => {
+      const batch = this.pending;
+      this.pending = new Map();
+      return this.write(batch);
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private async write(batch: Map<string, PendingRepo>): Promise<void> {

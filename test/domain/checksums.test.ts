@@ -14,32 +14,13 @@ import {
 } from '../../src/domain/checksums.js';
 import { TarsumStream } from '../../src/domain/tarsum.js';
 import { isRegistryError } from '../../src/domain/errors.js';
+import { tarOf } from '../helpers/tar.js';
 
 const sha256 = (...parts: Array<Buffer | string>) => {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return h.digest('hex');
 };
-
-/** A one-file ustar archive built by hand (header + data + end blocks). */
-function tinyTar(name: string, data: Buffer): Buffer {
-  const header = Buffer.alloc(512);
-  header.write(name, 0, 'latin1');
-  header.write('0000644\0', 100, 'latin1');
-  header.write('0000000\0', 108, 'latin1');
-  header.write('0000000\0', 116, 'latin1');
-  header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  header.write('14000000000\0', 136, 'latin1');
-  header.write('0', 156, 'latin1');
-  header.write('ustar\u000000', 257, 'latin1');
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  const padded = Buffer.alloc(Math.ceil(data.length / 512) * 512);
-  data.copy(padded);
-  return Buffer.concat([header, padded, Buffer.alloc(1024)]);
-}
 
 async function digestAll(json: Buffer, claimed: string | null, layer: Buffer, chunk: number) {
   const d = new LayerDigester(json, claimed);
@@ -74,7 +55,7 @@ describe('LayerDigester', () => {
   });
 
   it('computes a tarsum only when a tarsum was announced', async () => {
-    const layer = tinyTar('hello.txt', Buffer.from('hello\n'));
+    const layer = tarOf('hello.txt', Buffer.from('hello\n'));
     const tarsumOf = async (version: 'tarsum' | 'tarsum.v1') => {
       const ts = new TarsumStream(version, json);
       await ts.write(layer);
@@ -101,7 +82,7 @@ describe('LayerDigester', () => {
 
   it('the tarsum of a hand-built archive matches one computed here from the definition', async () => {
     const data = Buffer.from('hello\n');
-    const layer = tinyTar('hello.txt', data);
+    const layer = tarOf('hello.txt', data);
     const header =
       'namehello.txtmode420uid0gid0size6mtime1610612736typeflag0linkname' + 'unamegnamedevmajor0devminor0';
     const want = `tarsum+sha256:${sha256(json, sha256(header, data))}`;

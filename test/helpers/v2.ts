@@ -6,17 +6,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { RawResponse } from './http-raw.js';
 
-export const MEDIA = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  dockerLayerTar: 'application/vnd.docker.image.rootfs.diff.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-} as const;
+export { MEDIA } from '../../src/domain/manifest.js';
+import { MEDIA } from '../../src/domain/manifest.js';
 
 export function digestOf(bytes: Buffer | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -113,25 +104,4 @@ export async function pushImageV2(base: string, name: string, reference: string,
 
 export function putManifest(base: string, name: string, reference: string, manifest: Buffer, mediaType: string, auth?: Auth): Promise<Response> {
   return fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body: manifest, headers: headers(auth, { 'Content-Type': mediaType }) });
-}
-
-/** A minimal ustar archive of one file (a real, uncompressed layer). */
-export function tarOf(name: string, data: Buffer | string): Buffer {
-  const content = Buffer.from(data);
-  const header = Buffer.alloc(512);
-  header.write(name, 0, 'latin1');
-  header.write('0000644\0', 100, 'latin1');
-  header.write('0000000\0', 108, 'latin1');
-  header.write('0000000\0', 116, 'latin1');
-  header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  header.write('14000000000\0', 136, 'latin1');
-  header.write('0', 156, 'latin1');
-  header.write('ustar\u000000', 257, 'latin1');
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  const padded = Buffer.alloc(Math.ceil(content.length / 512) * 512);
-  content.copy(padded);
-  return Buffer.concat([header, padded, Buffer.alloc(1024)]);
 }

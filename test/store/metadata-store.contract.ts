@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parseImageId, parseRepoName, parseRepoPath, parseTag, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
+import { parseImageId, parseRepoName, parseTag, parseV2Name, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
 import type { ClientInfo, ImageRecord, ManifestLink, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../src/domain/records.js';
 import type { MetadataStore } from '../../src/store/metadata/metadata-store.js';
 
@@ -759,7 +759,7 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
 
     describe('Registry API v2: manifests, links, referrers, uploads, layer facts', () => {
       const D = (c: string) => `sha256:${c.repeat(64)}`;
-      const deep = parseRepoPath('org/team/app');
+      const deep = parseV2Name('org/team/app');
       const link = (extra: Partial<ManifestLink> = {}): ManifestLink => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 3, createdAt: '2024-01-02T03:04:05.000Z', ...extra });
 
       it('putManifest stores the bytes once and links them into each repository', async () => {

@@ -20,7 +20,8 @@ import { eventually } from '../helpers/eventually.js';
 import { rawRequest } from '../helpers/http-raw.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { pushChain, pushImage, setTag } from '../helpers/v1.js';
-import { digestOf, MEDIA, pushImageV2, putManifest, tarOf, v2ErrorOf } from '../helpers/v2.js';
+import { tarOf } from '../helpers/tar.js';
+import { digestOf, MEDIA, pushImageV2, putManifest, v2ErrorOf } from '../helpers/v2.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 

@@ -106,25 +106,13 @@ export class FsBlobStore implements BlobStore {
   }
 
   async statUpload(id: string): Promise<BlobInfo | null> {
-    try {
-      const st = await fs.stat(this.paths.upload(id));
-      return { size: st.size, modifiedAt: st.mtimeMs };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    return await statIfPresent(this.paths.upload(id));
   }
 
   async readUpload(id: string, length: number): Promise<Readable> {
     const file = this.paths.upload(id);
     if (length === 0) return Readable.from([]);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Upload not found');
-      throw err;
-    }
+    const handle = await openForReading(file, 'Upload not found');
     return handle.createReadStream({ highWaterMark: READ_BUFFER_BYTES, start: 0, end: length - 1 });
   }
 
@@ -138,24 +126,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async deleteUpload(id: string): Promise<boolean> {
-    try {
-      await fs.unlink(this.paths.upload(id));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
+    return await unlinkIfPresent(this.paths.upload(id));
   }
 
   async *listUploads(): AsyncIterable<string> {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.paths.uploads);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const name of names.sort()) if (isUploadId(name)) yield name;
+    for (const name of (await readdirIfPresent(this.paths.uploads)).sort()) if (isUploadId(name)) yield name;
   }
 
   /** Removes a temp file in the background; init() waits for it (a crash leaves it to init). */
@@ -168,13 +143,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async stat(digest: string): Promise<BlobInfo | null> {
-    try {
-      const st = await fs.stat(this.paths.blob(digest));
-      return { size: st.size, modifiedAt: st.mtimeMs };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    return await statIfPresent(this.paths.blob(digest));
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
@@ -182,13 +151,7 @@ export class FsBlobStore implements BlobStore {
     if (range && !isValidRange(range)) {
       throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
     }
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
-      throw err;
-    }
+    const handle = await openForReading(file, 'Blob not found');
     // Once open, the bytes stay readable even if the blob is deleted meanwhile.
     try {
       return handle.createReadStream({
@@ -202,13 +165,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async openReader(digest: string): Promise<BlobReader> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.paths.blob(digest), 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
-      throw err;
-    }
+    const handle = await openForReading(this.paths.blob(digest), 'Blob not found');
     try {
       const { size } = await handle.stat();
       return {
@@ -224,24 +181,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async delete(digest: string): Promise<boolean> {
-    try {
-      await fs.unlink(this.paths.blob(digest));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
+    return await unlinkIfPresent(this.paths.blob(digest));
   }
 
   async *list(): AsyncIterable<string> {
-    let dirs: string[];
-    try {
-      dirs = await fs.readdir(this.paths.blobs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const dir of dirs.sort()) {
+    for (const dir of (await readdirIfPresent(this.paths.blobs)).sort()) {
       let names: string[];
       try {
         names = await fs.readdir(path.join(this.paths.blobs, dir));
@@ -267,5 +211,47 @@ async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** Size and mtime of a file, or null when it does not exist. */
+async function statIfPresent(file: string): Promise<BlobInfo | null> {
+  try {
+    const st = await fs.stat(file);
+    return { size: st.size, modifiedAt: st.mtimeMs };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Removes a file; false when it did not exist. */
+async function unlinkIfPresent(file: string): Promise<boolean> {
+  try {
+    await fs.unlink(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** The names in a directory; none when it does not exist. */
+async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Opens a file to read; NOT_FOUND (`message`) when it does not exist. */
+async function openForReading(file: string, message: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(message);
+    throw err;
   }
 }

@@ -4,7 +4,7 @@
  */
 import { Level } from 'level';
 import { KeyedQueue } from '../../domain/keyed-queue.js';
-import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
+import { parseStoredName, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type {
   BlobLink,
   ImageRecord,
@@ -289,7 +289,7 @@ export class LevelMetadataStore implements MetadataStore {
 
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
     const out: RepoName[] = [];
-    for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseRepoPath(lastPart(key)));
+    for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseStoredName(lastPart(key)));
     return out;
   }
 
