@@ -17,9 +17,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO as repo, spawnBuiltServer } from './built-server.js';
 
-const harness = path.resolve(repo, '..', 'shared', 'bench', 'run.sh');
-if (!fs.existsSync(harness)) {
-  console.error(`bench: ${harness} not found (the shared/ folder must sit beside the repository)`);
+// The shared/ folder sits beside the repository (or beside the folder of its worktrees).
+const candidates = [path.resolve(repo, '..', 'shared', 'bench', 'run.sh'), path.resolve(repo, '..', '..', 'shared', 'bench', 'run.sh')];
+const harness = candidates.find((file) => fs.existsSync(file));
+if (!harness) {
+  console.error(`bench: ${candidates[0]} not found (the shared/ folder must sit beside the repository)`);
   process.exit(2);
 }
 const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-bench-'));
