@@ -67,7 +67,7 @@ export class ImageBridge implements V1Face {
 
   // ── v2 → v1 ───────────────────────────────────────────────────────────────────────────
 
-  async imagesFor(name: RepoName, digest: Digest, manifest: ParsedManifest): Promise<ImageId | null> {
+  async imagesFor(_name: RepoName, digest: Digest, manifest: ParsedManifest): Promise<ImageId | null> {
     if (manifest.kind === 'index') return this.imageOfIndex(manifest);
     const config = manifest.config;
     if (!config || !CONFIG_TYPES.has(config.mediaType) || config.size > MAX_CONFIG_BYTES) return null;
@@ -91,7 +91,6 @@ export class ImageBridge implements V1Face {
     const top = chain[chain.length - 1].id;
     // A v1 tag of this image (now or later) shows the manifest that was pushed.
     await this.meta.putImageManifest(top, manifest.mediaType === MEDIA.ociManifest ? 'oci' : 'docker', digest);
-    void name;
     return top;
   }
 
