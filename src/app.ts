@@ -5,9 +5,11 @@
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
-import { authenticate } from './http/shared/authenticate.js';
+import { authenticate, oauthBearer } from './http/shared/authenticate.js';
+import { SessionCookies } from './http/shared/session.js';
 import { requestMetrics } from './http/shared/metrics-middleware.js';
 import { dockerHeaders, errorHandler, requestLog } from './http/shared/middleware.js';
+import { OAUTH_PREFIX, oauthRoutes } from './http/oauth/routes.js';
 import { addOpsRoutes } from './http/v1/ops.js';
 import { addAdminRoutes } from './http/v1/admin.js';
 import { hubRoutes } from './http/hub/routes.js';
@@ -24,12 +26,16 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   services: Services;
+  /** Runs before everything else, routing included (the test double's faults and request record). */
+  first?: Middleware;
 }
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, services } = deps;
   // sendfile(2) writes plain bytes to the socket: never under TLS.
   const send = { sendfile: config.layer_sendfile && !config.tls_certificate, stallMs: config.download_stall_timeout_seconds * 1000 };
+  // With s3_redirect, blob and layer GETs are redirected to presigned URLs of the object store.
+  const blobUrl = config.s3_redirect ? services.blobUrl : undefined;
   const app = new Koa();
   app.proxy = false;
   // Errors are answered by errorHandler; Koa's own handler would only print to stderr.
@@ -50,6 +56,7 @@ export function createApp(deps: AppDeps): Koa {
     images: services.images,
     repos: services.repos,
     send,
+    ...(blobUrl ? { blobUrl } : {}),
   });
   addIndexRoutes(router, repoRoutes, {
     ...common,
@@ -66,9 +73,13 @@ export function createApp(deps: AppDeps): Koa {
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
     uploadExpiryMs: config.upload_expiry_seconds * 1000,
+    users: services.users,
+    oauth: services.oauth,
+    maxJsonBytes: config.max_json_bytes,
   });
   repoRoutes.mount(router);
 
+  if (deps.first) app.use(deps.first);
   app.use(errorHandler());
   app.use(requestLog(logger, requestMetrics(services.metrics)));
   app.use(dockerHeaders(VERSION, config.flavor));
@@ -88,10 +99,27 @@ export function createApp(deps: AppDeps): Koa {
       manifests: services.manifests,
       pulls: services.hub,
       send,
+      ...(blobUrl ? { blobUrl } : {}),
       maxManifestBytes: config.max_manifest_bytes,
     })),
   );
-  app.use(authenticate(services.users, services.tokens));
+  // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.
+  app.use(
+    onlyUnder(
+      (path) => path.startsWith(OAUTH_PREFIX),
+      oauthRoutes({
+        oauth: services.oauth,
+        users: services.users,
+        tokens: services.tokens,
+        access: services.access,
+        keyRing: services.keyRing,
+        maxJsonBytes: config.max_json_bytes,
+      }),
+    ),
+  );
+  // Session cookies are signed with a key of the registry's key ring (see session.ts).
+  const sessions = new SessionCookies(services.keyRing, config.token_ttl_seconds);
+  app.use(authenticate(services.users, services.tokens, sessions, [oauthBearer(services.oauth)]));
   app.use(onlyUnder((path) => path.startsWith('/v1/images/'), both(imageRouter.routes(), imageRouter.allowedMethods())));
   app.use(router.routes());
   app.use(router.allowedMethods());

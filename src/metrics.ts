@@ -47,8 +47,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(storageBytes: () => Promise<number>) {
-    collectDefaultMetrics({ register: this.registry });
+  /** `processMetrics`: prom-client's process figures (CPU, memory, GC, event loop lag). */
+  constructor(storageBytes: () => Promise<number>, processMetrics = true) {
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
     let cached = { at: 0, value: 0 };
     new Gauge({
       name: 'registry_storage_bytes',

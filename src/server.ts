@@ -7,25 +7,44 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { Middleware } from 'koa';
 import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
 import { watchRequestBody } from './http/shared/body.js';
 import { lingerOnEarlyClose } from './http/shared/linger.js';
 import type { Logger } from './logger.js';
-import { openServices, type Services } from './services/services.js';
+import { openServices, type ServiceOptions, type Services } from './services/services.js';
 import { LoginThrottle } from './services/throttle.js';
+
+export interface ServerOptions extends ServiceOptions {
+  /** Runs before every other middleware (the test double's faults and request record). */
+  first?: Middleware;
+}
 
 export interface RunningServer {
   url: string;
   port: number;
+  /** The services requests are served with (replaced by reopen()). */
   services: Services;
   server: http.Server;
+  /**
+   * Closes the services and opens new ones, on the same port (the test double's reset):
+   * `between` runs when the old ones are closed (to empty the storage). Requests that
+   * arrive meanwhile are served by the new services once they are open.
+   */
+  reopen(between?: () => Promise<void>): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the stores. */
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const services = await openServices(config, logger);
+/** The services, and the app that serves requests with them. */
+interface Serving {
+  services: Services;
+  handle: http.RequestListener;
+}
+
+async function serve(config: Config, logger: Logger, options: ServerOptions): Promise<Serving> {
+  const services = await openServices(config, logger, options);
   services.users.setLoginThrottle(
     new LoginThrottle({
       maxFailuresPerUser: config.login_max_failures,
@@ -33,19 +52,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       windowMs: config.login_window_seconds * 1000,
     }),
   );
-  const app = createApp({ config, logger, services });
-  const handle = app.callback();
+  return { services, handle: createApp({ config, logger, services, first: options.first }).callback() };
+}
+
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  // A promise while reopen() replaces the services: requests wait for the new ones.
+  let current: Serving | Promise<Serving> = await serve(config, logger, options);
+  const first = current;
   const idleMs = config.upload_idle_timeout_seconds * 1000;
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // A request body that stops arriving is cut off after upload_idle_timeout_seconds.
     watchRequestBody(req, idleMs);
-    return handle(req, res);
+    if (!(current instanceof Promise)) return current.handle(req, res);
+    current.then((next) => next.handle(req, res), () => res.destroy());
   };
   let server: http.Server;
   try {
     server = config.tls_certificate ? https.createServer(readTls(config), listener) : http.createServer(listener);
   } catch (err) {
-    await services.close();
+    await first.services.close();
     throw err;
   }
   // Layer uploads can take long; only idle connections and idle request bodies are timed out.
@@ -60,20 +85,34 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       server.listen(config.port, config.host, () => resolve());
     });
   } catch (err) {
-    await services.close();
+    await first.services.close();
     throw err;
   }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const scheme = config.tls_certificate ? 'https' : 'http';
   const url = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${port}`;
-  services.webhooks.publicUrl = config.endpoints ? `${scheme}://${config.endpoints.split(',')[0].trim()}` : url;
+  const publicUrl = config.endpoints ? `${scheme}://${config.endpoints.split(',')[0].trim()}` : url;
+  first.services.webhooks.publicUrl = publicUrl;
   let stopping: Promise<void> | null = null;
-  return {
+  const running: RunningServer = {
     url,
     port,
-    services,
+    services: first.services,
     server,
+    async reopen(between) {
+      const next = (async () => {
+        await running.services.close();
+        await between?.();
+        const opened = await serve(config, logger, options);
+        opened.services.webhooks.publicUrl = publicUrl;
+        return opened;
+      })();
+      current = next;
+      const opened = await next;
+      current = opened;
+      running.services = opened.services;
+    },
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -81,11 +120,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;
         clearTimeout(timer);
-        await services.close();
+        await (await current).services.close();
       })();
       return stopping;
     },
   };
+  return running;
 }
 
 /** The certificate and key of `tls_certificate` / `tls_key`, checked to be a pair. */

@@ -3,6 +3,7 @@
  * `registry`: the command line for operators.
  *
  *   registry serve [--host H] [--port N] [--storage DIR]
+ *   registry serve --memory [--seed FILE] [--faults FILE] [--port N] [--host H]   the test double (src/testing/serve.ts)
  *   registry user add NAME [--admin] [--email E]      password: first line of stdin
  *   registry user passwd NAME                           password: first line of stdin
  *   registry user enable|disable NAME
@@ -10,34 +11,34 @@
  *   registry user import-htpasswd FILE                 bcrypt entries (htpasswd -B)
  *   registry gc [--dry-run] [--grace SECONDS] [--json]  frees unreferenced images and layers
  *   registry fsck [--repair] [--json]                  checks blobs, images, tags, lists
+ *   registry oauth-client add NAME --redirect-uri URI [--redirect-uri URI …]   prints {client_id, client_secret}
+ *   registry oauth-client list [--json] | remove CLIENT_ID
  *   registry config print                              effective config, secrets masked
  *   registry login|logout|push|pull|search|tags|history|inspect|tag|rm …   the v1 client (src/client/commands.ts)
  *
  * Configuration comes from REGISTRY_CONFIG / config/default.yaml / REGISTRY_* as for the
- * server. LevelDB allows one process per storage root: stop the server before running
- * commands that open the store (user …).
+ * server. The admin commands (user, gc, fsck, oauth-client) open the store themselves on a
+ * stopped registry; when a running registry holds it (LevelDB allows one process), or with
+ * `--url URL`, they go through that registry's admin API instead (src/cli/admin.ts).
  */
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { isRegistryError } from '../domain/errors.js';
 import { isMain } from '../is-main.js';
-import { createLogger } from '../logger.js';
 import { runServer } from '../main.js';
-import { Fsck } from '../services/fsck.js';
-import { Gate } from '../services/gate.js';
-import { GarbageCollector } from '../services/gc.js';
-import { openStores } from '../services/services.js';
-import { UserService } from '../services/users.js';
 import { redactUrl } from '../services/webhooks.js';
-import { runClient } from '../client/commands.js';
+import { prompt, runClient } from '../client/commands.js';
+import { AdminApiError, openAdmin, type AdminBackend } from './admin.js';
+import { serveDouble, ServeError } from '../testing/serve.js';
 
-const SECRET_KEYS = new Set(['admin_password', 'metrics_token']);
+const SECRET_KEYS = new Set(['admin_password', 'metrics_token', 's3_secret_access_key', 'token_secret']);
 
 /** A config value as `config print` shows it: secrets masked, webhook credentials too. */
 function printable(key: string, value: unknown): string {
   if (SECRET_KEYS.has(key) && value) return '********';
   if (key === 'webhooks' && Array.isArray(value)) return JSON.stringify(value.map((url) => redactUrl(String(url))));
+  if (key === 'postgres_url' && value) return JSON.stringify(redactUrl(String(value)));
   return JSON.stringify(value);
 }
 
@@ -45,27 +46,35 @@ export class UsageError extends Error {}
 
 interface Parsed {
   positional: string[];
+  /** Each flag's last value (`true` for a flag without one). */
   flags: Map<string, string | true>;
+  /** Every value of each flag, in order (repeatable flags: --redirect-uri). */
+  repeated: Map<string, string[]>;
 }
 
 function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
+  const repeated = new Map<string, string[]>();
+  const set = (name: string, value: string | true) => {
+    flags.set(name, value);
+    if (value !== true) repeated.set(name, [...(repeated.get(name) ?? []), value]);
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
-      if (eq !== -1) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--') && VALUE_FLAGS.has(arg.slice(2))) flags.set(arg.slice(2), argv[++i]);
-      else flags.set(arg.slice(2), true);
+      if (eq !== -1) set(arg.slice(2, eq), arg.slice(eq + 1));
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--') && VALUE_FLAGS.has(arg.slice(2))) set(arg.slice(2), argv[++i]);
+      else set(arg.slice(2), true);
     } else {
       positional.push(arg);
     }
   }
-  return { positional, flags };
+  return { positional, flags, repeated };
 }
 
-const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace']);
+const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace', 'url', 'redirect-uri', 'seed', 'faults']);
 
 function overridesFrom(flags: Map<string, string | true>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -87,23 +96,35 @@ async function readPassword(): Promise<string> {
   return line;
 }
 
-async function withUsers<T>(config: Config, fn: (users: UserService) => Promise<T>): Promise<T> {
-  const { meta } = await openStores(config, createLogger('warn'));
+/**
+ * Runs an admin command on the store, opened here or through the running registry's admin
+ * API (see admin.ts). Credentials for the API: the environment, saved logins, or a prompt.
+ */
+async function withAdmin<T>(config: Config, flags: Map<string, string | true>, fn: (admin: AdminBackend) => Promise<T>): Promise<T> {
+  const url = flags.get('url');
+  if (url === true) throw new UsageError('--url needs a value (http://HOST:PORT of the running registry)');
+  const stdin = process.stdin as typeof process.stdin & { isTTY?: boolean };
+  const admin = await openAdmin(config, url, {
+    env: process.env,
+    stderr: process.stderr,
+    prompt: stdin.isTTY ? (question, secret) => prompt({ stdin, stderr: process.stderr }, question, secret) : null,
+  });
   try {
-    return await fn(new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled }));
+    return await fn(admin);
   } finally {
-    await meta.close();
+    await admin.close();
   }
 }
 
 export async function run(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { positional, flags } = parseArgs(argv);
+  const { positional, flags, repeated } = parseArgs(argv);
   const [command, sub, arg] = positional;
   const print = (line: string) => out.write(line + '\n');
   const config = () => loadConfig({ overrides: overridesFrom(flags) });
 
   switch (command) {
     case 'serve':
+      if (flags.has('memory')) return serveMemory(flags);
       await runServer(config());
       return -1; // keeps running
     case 'config':
@@ -117,33 +138,52 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
     case 'gc':
     case 'fsck':
       return maintenance(command, config(), flags, print);
+    case 'oauth-client':
+      return oauthClientCommand(config(), sub, arg, flags, repeated.get('redirect-uri') ?? [], print);
     case 'login': case 'logout': case 'push': case 'pull': case 'search': case 'tags': case 'history': case 'inspect': case 'tag': case 'rm':
       return runClient(command, argv.slice(argv.indexOf(command) + 1), { stdout: out });
     default:
-      throw new UsageError('usage: registry serve | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
+      throw new UsageError('usage: registry serve [--memory] | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | oauth-client add|list|remove | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
   }
 }
 
-/** gc and fsck on a stopped registry: the stores are opened here, nothing is uploading. */
+/** The test double: in memory, seeded and faulted from files; runs until a signal. */
+async function serveMemory(flags: Map<string, string | true>): Promise<number> {
+  const file = (name: string) => {
+    const value = flags.get(name);
+    if (value === true) throw new UsageError(`--${name} takes a file`);
+    return value;
+  };
+  const port = flags.get('port');
+  if (port !== undefined && !(typeof port === 'string' && /^\d+$/.test(port) && Number(port) <= 65535)) throw new UsageError('--port takes a port number (0: a free one)');
+  const host = flags.get('host');
+  try {
+    await serveDouble({
+      seedFile: file('seed'),
+      faultsFile: file('faults'),
+      port: port === undefined ? 0 : Number(port),
+      host: typeof host === 'string' ? host : undefined,
+    });
+  } catch (err) {
+    if (err instanceof ServeError) throw new UsageError(err.message);
+    throw err;
+  }
+  return 0;
+}
+
+/** gc and fsck: on the store opened here (nothing uploads meanwhile), or by the running registry. */
 async function maintenance(
   command: 'gc' | 'fsck',
   config: Config,
   flags: Map<string, string | true>,
   print: (line: string) => void,
 ): Promise<number> {
-  const { meta, blobs } = await openStores(config, createLogger('warn'));
-  try {
-    const gate = new Gate();
+  const grace = flags.get('grace');
+  const graceSeconds = typeof grace === 'string' ? Number(grace) : config.gc_grace_seconds;
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0) throw new UsageError('--grace takes a number of seconds');
+  return withAdmin(config, flags, async (admin) => {
     if (command === 'gc') {
-      const grace = flags.get('grace');
-      const graceSeconds = typeof grace === 'string' ? Number(grace) : config.gc_grace_seconds;
-      if (!Number.isInteger(graceSeconds) || graceSeconds < 0) throw new UsageError('--grace takes a number of seconds');
-      const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
-      const report = await new GarbageCollector(meta, blobs, gate, idle).run({
-        dryRun: flags.has('dry-run'),
-        graceMs: graceSeconds * 1000,
-        uploadExpiryMs: config.upload_expiry_seconds * 1000,
-      });
+      const report = await admin.gc({ dryRun: flags.has('dry-run'), graceSeconds });
       if (flags.has('json')) print(JSON.stringify(report));
       else {
         const verb = report.dryRun ? 'would delete' : 'deleted';
@@ -154,7 +194,7 @@ async function maintenance(
       }
       return 0;
     }
-    const report = await new Fsck(meta, blobs, gate).run(flags.has('repair'));
+    const report = await admin.fsck(flags.has('repair'));
     if (flags.has('json')) print(JSON.stringify(report));
     else {
       print(`checked ${report.blobs.checked} blobs (${report.blobs.bytes} bytes), ${report.images.checked} images (${report.images.pending} pending), ${report.tags.checked} tags`);
@@ -163,9 +203,7 @@ async function maintenance(
       print(report.ok ? 'ok' : `${report.problems.filter((p) => !p.repaired).length} problem(s) left`);
     }
     return report.ok ? 0 : 1;
-  } finally {
-    await meta.close();
-  }
+  });
 }
 
 async function userCommand(
@@ -183,30 +221,33 @@ async function userCommand(
     case 'add':
     case 'passwd': {
       const user = needName();
-      const password = await readPassword();
-      return withUsers(config, async (users) => {
-        const existing = await users.get(user);
-        if (sub === 'passwd' && !existing) throw new UsageError(`no such user: ${user}`);
-        const email = typeof flags.get('email') === 'string' ? (flags.get('email') as string) : existing?.email ?? `${user}@localhost`;
-        const admin = flags.has('admin') || (existing?.admin ?? false);
-        const result = await users.upsert({ username: user, password, email, admin });
-        print(`${result} user ${user}${admin ? ' (admin)' : ''}`);
+      // The backend first: its credential prompt must come before stdin is read to its end.
+      return withAdmin(config, flags, async (admin) => {
+        const password = await readPassword();
+        const email = flags.get('email');
+        const { result, admin: isAdmin } = await admin.setAccount({
+          username: user,
+          password,
+          email: typeof email === 'string' ? email : undefined,
+          admin: flags.has('admin'),
+          mustExist: sub === 'passwd',
+        });
+        print(`${result} user ${user}${isAdmin ? ' (admin)' : ''}`);
         return 0;
       });
     }
     case 'enable':
     case 'disable': {
       const user = needName();
-      return withUsers(config, async (users) => {
-        await users.setActive(user, sub === 'enable');
+      return withAdmin(config, flags, async (admin) => {
+        await admin.setActive(user, sub === 'enable');
         print(`${sub}d user ${user}`);
         return 0;
       });
     }
     case 'list':
-      return withUsers(config, async (users) => {
-        const rows = [];
-        for await (const u of users.list()) rows.push({ name: u.name, email: u.email, admin: u.admin, active: u.active, createdAt: u.createdAt });
+      return withAdmin(config, flags, async (admin) => {
+        const rows = await admin.listUsers();
         if (flags.has('json')) print(JSON.stringify(rows));
         else for (const r of rows) print(`${r.name}\t${r.email}\t${r.admin ? 'admin' : 'user'}\t${r.active ? 'active' : 'inactive'}`);
         return 0;
@@ -214,8 +255,8 @@ async function userCommand(
     case 'import-htpasswd': {
       const file = needName();
       const text = fs.readFileSync(file, 'utf8');
-      return withUsers(config, async (users) => {
-        const { imported, skipped } = await users.importHtpasswd(text);
+      return withAdmin(config, flags, async (admin) => {
+        const { imported, skipped } = await admin.importHtpasswd(text);
         print(`imported ${imported.length} user(s)${imported.length ? ': ' + imported.join(', ') : ''}`);
         for (const s of skipped) print(`skipped line ${s.line}: ${s.reason}`);
         return skipped.length > 0 ? 1 : 0;
@@ -223,6 +264,44 @@ async function userCommand(
     }
     default:
       throw new UsageError('usage: registry user add|passwd|enable|disable|list|import-htpasswd');
+  }
+}
+
+/** OAuth 2 applications (src/services/oauth.ts): register, list, remove. */
+async function oauthClientCommand(
+  config: Config,
+  sub: string | undefined,
+  arg: string | undefined,
+  flags: Map<string, string | true>,
+  redirectUris: string[],
+  print: (line: string) => void,
+): Promise<number> {
+  switch (sub) {
+    case 'add': {
+      if (!arg || redirectUris.length === 0) throw new UsageError('usage: registry oauth-client add NAME --redirect-uri URI [--redirect-uri URI …]');
+      return withAdmin(config, flags, async (admin) => {
+        const client = await admin.addOAuthClient(arg, redirectUris);
+        // The secret is shown this once; the registry keeps only its hash.
+        print(JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }));
+        return 0;
+      });
+    }
+    case 'list':
+      return withAdmin(config, flags, async (admin) => {
+        const clients = await admin.listOAuthClients();
+        if (flags.has('json')) print(JSON.stringify(clients));
+        else for (const c of clients) print(`${c.client_id}\t${c.name}\t${c.redirect_uris.join(' ')}`);
+        return 0;
+      });
+    case 'remove':
+      if (!arg) throw new UsageError('usage: registry oauth-client remove CLIENT_ID');
+      return withAdmin(config, flags, async (admin) => {
+        await admin.removeOAuthClient(arg);
+        print(`removed OAuth client ${arg}`);
+        return 0;
+      });
+    default:
+      throw new UsageError('usage: registry oauth-client add NAME --redirect-uri URI … | list [--json] | remove CLIENT_ID');
   }
 }
 
@@ -235,6 +314,10 @@ if (isMain(import.meta.url)) {
       if (err instanceof UsageError || err instanceof ConfigError || isRegistryError(err)) {
         process.stderr.write(`registry: ${(err as Error).message}\n`);
         process.exitCode = 2;
+      } else if (err instanceof AdminApiError) {
+        // The running registry refused the input: as the same refusal made locally (2).
+        process.stderr.write(`registry: ${err.message}\n`);
+        process.exitCode = err.refusedInput ? 2 : 1;
       } else {
         process.stderr.write(`registry: ${(err as Error).stack ?? String(err)}\n`);
         process.exitCode = 1;

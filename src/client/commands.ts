@@ -246,8 +246,8 @@ async function readLine(stdin: NonNullable<ClientIO['stdin']>): Promise<string> 
   return text.split(/\r?\n/)[0] ?? '';
 }
 
-/** Reads a line from a terminal; without echo for passwords. */
-async function prompt(ctx: Context, question: string, secret: boolean): Promise<string> {
+/** Reads a line from a terminal; without echo for passwords (also the admin commands' prompt). */
+export async function prompt(ctx: { stdin: NonNullable<ClientIO['stdin']>; stderr: NonNullable<ClientIO['stderr']> }, question: string, secret: boolean): Promise<string> {
   ctx.stderr.write(question);
   const stdin = ctx.stdin;
   if (!secret || !stdin.setRawMode) return readLine(stdin);

@@ -18,16 +18,15 @@
  * A tarball from stdin is spooled to a temp file first (random access to manifest, config
  * and layers); a gzip-compressed tarball is decompressed to a temp file.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { IntegrityError } from './errors.js';
 import { compressionOf, readArchive, type PlanImage, type PushPlan } from './archive-read.js';
+import { LayerCheck } from './layer-check.js';
 import type { Credentials } from './credentials.js';
 import { humanBytes, humanRate, shortId } from './format.js';
 import { header, readSmall, RegistryHttpError, serverMessageOf, startPush, type HttpClient, type Session } from './http.js';
@@ -148,48 +147,10 @@ async function pushPlan(options: PushOptions, file: string, plan: PushPlan): Pro
 /** Streams one layer from the tarball; returns its payload checksum. */
 async function uploadLayer(session: Session, image: PlanImage, file: string, progress: Progress, label: string): Promise<string> {
   const { offset, size } = image.layer;
-  const payload = createHash('sha256').update(image.json).update('\n');
-  const diff = image.diffId ? createHash('sha256') : null;
-  let gunzip: zlib.Gunzip | null = null;
-  let gzError: Error | null = null;
-  let gzDone: Promise<void> | null = null;
-  if (diff && image.compression === 'gzip') {
-    const gz = zlib.createGunzip();
-    gunzip = gz;
-    gz.on('data', (c: Buffer) => diff.update(c));
-    gzDone = new Promise<void>((resolve) => {
-      gz.once('end', resolve);
-      gz.once('error', (err) => {
-        gzError = err;
-        resolve();
-      });
-    });
-  }
+  const check = new LayerCheck(image);
   const started = Date.now();
   progress.begin(label, label, size);
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      payload.update(chunk);
-      progress.advance(label, chunk.length);
-      if (!gunzip) {
-        diff?.update(chunk);
-        cb(null, chunk);
-        return;
-      }
-      if (gzError || gunzip.write(chunk)) {
-        cb(null, chunk);
-        return;
-      }
-      const gz = gunzip;
-      const go = () => {
-        gz.off('drain', go);
-        gz.off('error', go);
-        cb(null, chunk);
-      };
-      gz.once('drain', go);
-      gz.once('error', go);
-    },
-  });
+  const tap = check.tap((chunk) => progress.advance(label, chunk.length));
   const source: Readable = size > 0 ? fs.createReadStream(file, { start: offset, end: offset + size - 1 }) : Readable.from([]);
   source.once('error', (err) => tap.destroy(err));
   tap.once('close', () => source.destroy());
@@ -206,19 +167,7 @@ async function uploadLayer(session: Session, image: PlanImage, file: string, pro
   if (res.statusCode !== 200) {
     throw new RegistryHttpError('PUT', url, res.statusCode ?? 0, serverMessageOf(body, header(res.headers, 'content-type')));
   }
-  if (diff) {
-    if (gunzip) {
-      gunzip.end();
-      await gzDone;
-      if (gzError) throw new IntegrityError(`layer ${image.layer.path} is not valid gzip: ${(gzError as Error).message}`);
-    }
-    const got = `sha256:${diff.digest('hex')}`;
-    if (got !== image.diffId) {
-      throw new IntegrityError(
-        `layer ${image.layer.path} does not match the image config: its content is ${got}, rootfs.diff_ids says ${image.diffId} (image ${image.id} left incomplete, not tagged)`,
-      );
-    }
-  }
+  const checksum = await check.finish();
   progress.end(label, `pushed ${humanBytes(size)} (${humanRate(size, Date.now() - started)})`);
-  return `sha256:${payload.digest('hex')}`;
+  return checksum;
 }

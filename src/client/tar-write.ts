@@ -43,7 +43,8 @@ function splitName(name: string): { prefix: string; name: string } | null {
 }
 
 function headerBlock(name: string, prefix: string, size: number, type: string, mode: number, mtime: number): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  // From the shared pool (a fresh zeroed ArrayBuffer per header is slow when archives are made in bulk).
+  const b = Buffer.allocUnsafe(BLOCK).fill(0);
   b.write(name, 0, 100, 'utf8');
   b.write(octal(mode, 8), 100, 'latin1');
   b.write(octal(0, 8), 108, 'latin1');
@@ -69,6 +70,49 @@ function headerBlock(name: string, prefix: string, size: number, type: string, m
   for (let i = 0; i < BLOCK; i++) sum += b[i];
   b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
   return b;
+}
+
+/** The header of an entry: a PAX record first when the name or size needs one. */
+function headerBlocks(name: string, size: number, type: string, options: EntryOptions): Buffer[] {
+  const mode = options.mode ?? (type === '5' ? 0o755 : 0o644);
+  const mtime = options.mtime ?? 0;
+  const split = splitName(name);
+  const records: Buffer[] = [];
+  if (!split) records.push(paxRecord('path', name));
+  if (size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(size)));
+  const blocks: Buffer[] = [];
+  if (records.length) {
+    const pax = Buffer.concat(records);
+    const paxName = ('PaxHeaders.0/' + name.split('/').filter(Boolean).pop()).slice(0, 99);
+    blocks.push(headerBlock(paxName, '', pax.length, 'x', 0o644, mtime), pax);
+    if (pad(pax.length)) blocks.push(Buffer.alloc(pad(pax.length)));
+  }
+  const short = split ?? { prefix: '', name: name.slice(0, 100) };
+  blocks.push(headerBlock(short.name, short.prefix, size, type, mode, mtime));
+  return blocks;
+}
+
+/**
+ * A small archive made at once in memory (the test double's seed layers): directories
+ * (`data` absent) and files, in order, with the same headers TarWriter writes.
+ */
+export function tarOf(entries: Array<{ name: string; data?: Buffer }>): Buffer {
+  const parts: Array<{ bytes: Buffer; padded: number }> = [];
+  let size = BLOCK * 2;
+  for (const { name, data } of entries) {
+    const headers = data === undefined ? headerBlocks(name.endsWith('/') ? name : name + '/', 0, '5', {}) : headerBlocks(name, data.length, '0', {});
+    for (const bytes of headers) parts.push({ bytes, padded: bytes.length });
+    if (data) parts.push({ bytes: data, padded: data.length + pad(data.length) });
+  }
+  for (const part of parts) size += part.padded;
+  // One zeroed buffer: the padding and the two end blocks are already there.
+  const out = Buffer.alloc(size);
+  let at = 0;
+  for (const { bytes, padded } of parts) {
+    bytes.copy(out, at);
+    at += padded;
+  }
+  return out;
 }
 
 export class TarWriter {
@@ -113,21 +157,7 @@ export class TarWriter {
   private async header(name: string, size: number, type: string, options: EntryOptions): Promise<void> {
     if (this.finished) throw new Error('tar: already finished');
     if (this.open) throw new Error(`tar: entry ${this.open.name} is still open`);
-    const mode = options.mode ?? (type === '5' ? 0o755 : 0o644);
-    const mtime = options.mtime ?? 0;
-    const split = splitName(name);
-    const records: Buffer[] = [];
-    if (!split) records.push(paxRecord('path', name));
-    if (size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(size)));
-    if (records.length) {
-      const pax = Buffer.concat(records);
-      const paxName = ('PaxHeaders.0/' + name.split('/').filter(Boolean).pop()).slice(0, 99);
-      await this.put(headerBlock(paxName, '', pax.length, 'x', 0o644, mtime));
-      await this.put(pax);
-      if (pad(pax.length)) await this.put(Buffer.alloc(pad(pax.length)));
-    }
-    const short = split ?? { prefix: '', name: name.slice(0, 100) };
-    await this.put(headerBlock(short.name, short.prefix, size, type, mode, mtime));
+    for (const block of headerBlocks(name, size, type, options)) await this.put(block);
   }
 
   async directory(name: string, options: EntryOptions = {}): Promise<void> {

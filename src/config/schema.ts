@@ -68,6 +68,41 @@ const KEYS = {
     true,
     'Send layers with sendfile(2), from the page cache straight to the socket (Linux, with the native addon that npm install builds; without it layers are streamed through Node buffers whatever this says). false: always stream.',
   ),
+  metadata_store: key(
+    v.picklist(['level', 'postgres']),
+    'level',
+    'Where metadata lives: level (LevelDB in storage_root/db, one process) or postgres (postgres_url; any number of nodes share it).',
+  ),
+  postgres_url: key(
+    v.pipe(v.string(), v.regex(/^$|^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')),
+    '',
+    'PostgreSQL connection URL for metadata_store: postgres, e.g. postgres://registry:secret@db:5432/registry (libpq URL parameters such as sslmode work).',
+  ),
+  blob_store: key(
+    v.picklist(['fs', 's3']),
+    'fs',
+    'Where layer bytes live: fs (storage_root/blobs) or s3 (s3_bucket on any S3-compatible object store; any number of nodes share it).',
+  ),
+  s3_endpoint: key(
+    v.pipe(v.string(), v.regex(/^$|^https?:\/\//i, 'must be an http:// or https:// URL')),
+    '',
+    'S3 endpoint URL (Ceph RADOS Gateway, MinIO, …); empty: AWS S3 of s3_region.',
+  ),
+  s3_region: key(v.pipe(v.string(), v.minLength(1)), 'us-east-1', 'S3 region (signs every request; most S3-compatible servers accept us-east-1).'),
+  s3_bucket: key(v.string(), '', 'S3 bucket of the blobs (blob_store: s3); created at start if missing.'),
+  s3_access_key_id: key(v.string(), '', 'S3 access key; empty: the AWS SDK default chain (AWS_ACCESS_KEY_ID, instance or pod role, …).'),
+  s3_secret_access_key: key(v.string(), '', 'S3 secret key belonging to s3_access_key_id.'),
+  s3_force_path_style: key(v.boolean(), false, 'Path-style S3 URLs (http://host/bucket/key) instead of bucket subdomains; most S3-compatible servers need true.'),
+  s3_redirect: key(
+    v.boolean(),
+    false,
+    'Answer layer GETs with a 307 to a presigned S3 URL, so the bytes go from the object store straight to the client (which must reach s3_endpoint).',
+  ),
+  token_secret: key(
+    v.string(),
+    '',
+    'Secret that signs Index tokens and Hub JWTs (at least 32 characters); every node of one registry must share it. Empty: a random one kept in storage_root/secret.',
+  ),
   login_max_failures: key(
     int(1),
     10,
@@ -83,6 +118,9 @@ const KEYS = {
     300,
     'Sliding window of the login throttle: a refused account or address may log in again once its oldest counted failure is this old.',
   ),
+  oauth_code_ttl_seconds: key(int(1, 600), 60, 'Lifetime of an OAuth authorization code (single use; RFC 6749 advises at most 10 minutes).'),
+  oauth_access_token_ttl_seconds: key(int(1), 3600, 'Lifetime of an OAuth access token.'),
+  oauth_refresh_token_ttl_seconds: key(int(1), 30 * 24 * 3600, 'Lifetime of an OAuth refresh token (each refresh gives a new one).'),
 };
 
 type Keys = typeof KEYS;
@@ -121,6 +159,15 @@ export function validateConfig(raw: Record<string, unknown>): { config: Config }
   }
   if (Boolean(raw.tls_certificate) !== Boolean(raw.tls_key)) {
     problems.push('tls_certificate, tls_key: set both (HTTPS) or neither (HTTP)');
+  }
+  if (raw.metadata_store === 'postgres' && !raw.postgres_url) problems.push('postgres_url: required when metadata_store is postgres');
+  if (raw.blob_store === 's3' && !raw.s3_bucket) problems.push('s3_bucket: required when blob_store is s3');
+  if (Boolean(raw.s3_access_key_id) !== Boolean(raw.s3_secret_access_key)) {
+    problems.push('s3_secret_access_key: s3_access_key_id and s3_secret_access_key are set together (or both left empty)');
+  }
+  if (raw.s3_redirect === true && raw.blob_store !== 's3') problems.push('s3_redirect: needs blob_store: s3');
+  if (typeof raw.token_secret === 'string' && raw.token_secret !== '' && raw.token_secret.length < 32) {
+    problems.push('token_secret: at least 32 characters (or empty: a random secret kept in storage_root)');
   }
   if (problems.length > 0 || !result.success) return { problems };
   return { config: Object.freeze(result.output) };

@@ -124,6 +124,16 @@ export interface UserRecord {
   active: boolean;
   admin: boolean;
   createdAt: string;
+  /** Public profile fields (Accounts API, Hub): absent or empty when never set. */
+  profile?: UserProfile;
+}
+
+/** What a user tells about themselves (PATCH /api/v1.1/users/:name/ with `profile_write`). */
+export interface UserProfile {
+  fullName?: string;
+  location?: string;
+  company?: string;
+  url?: string;
 }
 
 /** One entry of a repository's image list (Index API). */
@@ -143,4 +153,64 @@ export interface WebhookDelivery {
   dueAt: number;
   createdAt: string;
   lastError: string | null;
+}
+
+// ── OAuth 2 (src/services/oauth.ts): secrets, codes and tokens are kept as SHA-256 hashes ──
+
+/** What an OAuth token may do for its user (never more than the user may). */
+export type OAuthScope = 'profile_read' | 'profile_write' | 'repo_read' | 'repo_write';
+
+/** A third-party application an admin registered. */
+export interface OAuthClientRecord {
+  /** `client_id`: random, public. */
+  id: string;
+  name: string;
+  /** hex SHA-256 of the client secret (shown once, when the client is added). */
+  secretHash: string;
+  /** Where codes may be sent: `redirect_uri` must equal one of these exactly. */
+  redirectUris: string[];
+  createdAt: string;
+}
+
+/** An authorization code, from the consent until it is exchanged (single use). */
+export interface OAuthCodeRecord {
+  /** hex SHA-256 of the code (its key). */
+  hash: string;
+  clientId: string;
+  user: string;
+  redirectUri: string;
+  scopes: OAuthScope[];
+  expiresAt: string;
+  /** PKCE (RFC 7636), when the client sent a challenge. */
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  /** The grant the exchange creates: a reused code revokes it. */
+  grantId: string;
+  /** When it was exchanged (null: not yet). */
+  usedAt: string | null;
+}
+
+/** One authorization of one client by one user: the family of tokens a code started. */
+export interface OAuthGrantRecord {
+  id: string;
+  user: string;
+  clientId: string;
+  scopes: OAuthScope[];
+  createdAt: string;
+  /** When it was revoked (its tokens are then gone); null while live. */
+  revokedAt: string | null;
+}
+
+/** An access or refresh token of a grant. */
+export interface OAuthTokenRecord {
+  /** hex SHA-256 of the token (its key). */
+  hash: string;
+  kind: 'access' | 'refresh';
+  grantId: string;
+  clientId: string;
+  user: string;
+  scopes: OAuthScope[];
+  expiresAt: string;
+  /** A refresh token that was exchanged for a new pair (kept to detect its reuse); null while usable. */
+  rotatedAt: string | null;
 }

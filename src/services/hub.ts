@@ -26,7 +26,7 @@ import type { RegistryEvent } from './events.js';
 import { numericId, type JwtService } from './jwt.js';
 import { PullCounter } from './pull-counter.js';
 import type { RepositoryService } from './repositories.js';
-import type { UserService } from './users.js';
+import { profileOf, type UserService } from './users.js';
 
 export const DEFAULT_PAGE_SIZE = 10;
 /** Larger page sizes are clamped to this. */
@@ -672,14 +672,15 @@ function requireUser(principal: Principal): UserRecord {
 }
 
 function userView(user: UserRecord): HubUserView {
+  const profile = profileOf(user);
   return {
     id: numericId(`user:${user.name}`),
     uuid: uuidOf(`user:${user.name}`),
     username: user.name,
-    full_name: '',
-    location: '',
-    company: '',
-    profile_url: '',
+    full_name: profile.fullName,
+    location: profile.location,
+    company: profile.company,
+    profile_url: profile.url,
     date_joined: user.createdAt,
     gravatar_url: '',
     gravatar_email: '',

@@ -4,10 +4,13 @@
  *   PUT json ──▶ pending (no layer) ──PUT layer──▶ pending (layer stored, checksums known)
  *                   ▲     ▲                              │
  *                   │     └──── PUT layer again ─────────┤ (a failed or abandoned push
- *                   └──────── PUT json again ────────────┤  can simply be pushed again)
+ *                   └──── PUT another json ──────────────┤  can simply be pushed again)
  *                                                        └─PUT checksum (verified)──▶ complete
  *
- * Only complete images are served or tagged; a complete image is immutable (409). One
+ * The same json again changes nothing (a second pusher of the image keeps the first one's
+ * layer). An old-style PUT checksum (only X-Docker-Checksum) records the checksum the
+ * layer must match, in any pending state. Only complete images are served or tagged; a
+ * complete image is immutable (409). One
  * request at a time may write a given image (json, layer or checksum): a concurrent one
  * gets UPLOAD_IN_PROGRESS instead of racing it.
  */
@@ -15,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { assertNonEmptyChecksum, checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId } from '../domain/names.js';
+import { TarsumStream, tarsumVersionOf } from '../domain/tarsum.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -71,6 +75,11 @@ export class ImageService {
     await this.exclusive(id, () => this.gate.withShared(async () => {
       const existing = await this.meta.getImage(id);
       if (existing?.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Image already exists');
+      // The same json again (a second pusher of the same image, or a retry) changes nothing:
+      // the layer another request uploaded stays. A different json starts the image over.
+      if (existing && (claimed === null || claimed === existing.claimedChecksum)) {
+        if ((await this.meta.getImageJson(id))?.equals(body)) return;
+      }
       let ancestry: ImageId[] = [id];
       if (parent) {
         const parentRecord = await this.meta.getImage(parent);
@@ -132,21 +141,30 @@ export class ImageService {
   }
 
   /**
-   * PUT /v1/images/:id/checksum: the image becomes complete when the payload checksum
-   * matches what the layer upload computed (and the tarsum too, when one was computed).
+   * PUT /v1/images/:id/checksum. With `X-Docker-Checksum-Payload` (docker ≥ 0.10) the image
+   * becomes complete when the payload checksum matches what the layer upload computed, and
+   * the checksum announced for the image (with the json, or by an old-style PUT checksum)
+   * matches the layer too. With only `X-Docker-Checksum` (the old style: a tarsum or sha256
+   * announced before or after the layer), the checksum is recorded as the image's announced
+   * checksum, to be verified by the layer upload and again when the image completes; the
+   * image stays pending. With neither: CHECKSUM_REQUIRED (412).
    */
   async putChecksum(id: ImageId, payload: string | undefined, tarsum: string | undefined): Promise<void> {
+    const announced = tarsum !== undefined && tarsum.trim() !== '' ? parseChecksum(tarsum, 'X-Docker-Checksum') : null;
     if (payload === undefined) {
-      throw new RegistryError(
-        'CHECKSUM_REQUIRED',
-        'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
-      );
+      if (announced === null) {
+        throw new RegistryError(
+          'CHECKSUM_REQUIRED',
+          'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
+        );
+      }
+      await this.announceChecksum(id, announced);
+      return;
     }
     assertNonEmptyChecksum(payload);
     const claimedPayload = parseChecksum(payload, 'X-Docker-Checksum-Payload');
-    const claimedTarsum = tarsum && tarsum.trim() !== '' ? parseChecksum(tarsum, 'X-Docker-Checksum') : null;
 
-    await this.exclusive(id, () => this.gate.withShared(async () => {
+    await this.exclusive(id, async () => {
       const record = await this.meta.getImage(id);
       if (!record) throw notFound('Image not found');
       if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Cannot set this image checksum: image already complete');
@@ -155,22 +173,51 @@ export class ImageService {
       if (!checksumMatches(claimedPayload, { payloadChecksum: layer.payloadChecksum, tarsum: null })) {
         throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch');
       }
-      // A tarsum can only be checked if we computed one while the layer streamed (the
-      // client announced it with the json); otherwise it is recorded as announced.
-      if (claimedTarsum && isTarsum(claimedTarsum) && layer.tarsum && claimedTarsum !== layer.tarsum) {
+      // A tarsum sent along can only be checked if we computed one while the layer streamed
+      // (the client announced it before); otherwise it is recorded as sent.
+      if (announced && isTarsum(announced) && layer.tarsum && announced !== layer.tarsum) {
         throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch (tarsum)');
       }
-      if (!(await this.blobs.stat(layer.digest))) {
-        throw invalidInput('Image layer is missing; upload it again');
+      // The checksum announced for the image must match the layer. One announced before the
+      // layer was checked while it streamed; a tarsum announced after it is computed now.
+      const claimed = record.claimedChecksum;
+      if (claimed && !checksumMatches(claimed, layer)) {
+        const late = isTarsum(claimed) && !layer.tarsum ? await this.storedLayerTarsum(id, layer.digest, claimed) : null;
+        if (late !== claimed) throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch (X-Docker-Checksum)');
       }
-      await this.meta.updateImage({
-        ...record,
-        status: 'complete',
-        claimedChecksum: record.claimedChecksum ?? claimedTarsum,
-        completedAt: this.now().toISOString(),
+      await this.gate.withShared(async () => {
+        if (!(await this.blobs.stat(layer.digest))) {
+          throw invalidInput('Image layer is missing; upload it again');
+        }
+        await this.meta.updateImage({
+          ...record,
+          status: 'complete',
+          claimedChecksum: claimed ?? announced,
+          completedAt: this.now().toISOString(),
+        });
       });
       this.completions += 1;
+    });
+  }
+
+  /** An old-style PUT checksum (only `X-Docker-Checksum`): recorded, verified later. */
+  private async announceChecksum(id: ImageId, checksum: string): Promise<void> {
+    await this.exclusive(id, () => this.gate.withShared(async () => {
+      const record = await this.meta.getImage(id);
+      if (!record) throw notFound('Image not found');
+      if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Cannot set this image checksum: image already complete');
+      await this.meta.updateImage({ ...record, claimedChecksum: checksum });
     }));
+  }
+
+  /** The tarsum (of `claimed`'s version) of a stored layer and its image's json. */
+  private async storedLayerTarsum(id: ImageId, digest: string, claimed: string): Promise<string | null> {
+    const version = tarsumVersionOf(claimed);
+    const json = await this.meta.getImageJson(id);
+    if (!version || !json) return null;
+    const tarsum = new TarsumStream(version, json);
+    for await (const chunk of await this.blobs.read(digest)) await tarsum.write(chunk as Buffer);
+    return tarsum.digest();
   }
 
   /**

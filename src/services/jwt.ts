@@ -159,7 +159,8 @@ export function numericId(name: string): number {
   return createHash('sha256').update(name).digest().readUIntBE(0, 6) % 2 ** 47 + 1;
 }
 
-function passwordVersion(passwordHash: string): string {
+/** A fingerprint of a password hash: what a credential issued under it remembers. */
+export function passwordVersion(passwordHash: string): string {
   return createHash('sha256').update(passwordHash).digest('base64url').slice(0, 16);
 }
 

@@ -163,6 +163,15 @@ export class RepositoryService {
   async mergeImages(name: RepoName, body: unknown, authorize?: (ids: ImageId[]) => Promise<void>): Promise<void> {
     const entries = parseImageList(body);
     if (authorize) await authorize(entries.map((e) => e.id));
+    await this.addToImageList(name, entries);
+  }
+
+  /**
+   * Adds entries to the repository's image list (created if needed), keeping the checksums
+   * already recorded: what push start and push end declare, and an image written through
+   * the repository's write token without being declared (see AccessService.authorizeImage).
+   */
+  async addToImageList(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
     await this.gate.withShared(async () => {
       await this.ensure(name);
       await this.meta.mergeRepoImages(name, entries);

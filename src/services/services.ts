@@ -1,10 +1,14 @@
 /** Wires stores and services together explicitly (no container): one place, in order. */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { BlobPaths } from '../store/blobs/blob-paths.js';
 import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
+import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
+import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
 import { AccessService } from './access.js';
@@ -28,6 +32,8 @@ import { RepositoryService } from './repositories.js';
 import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
+import { KeyRing } from './keyring.js';
+import { OAuthService } from './oauth.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -54,28 +60,132 @@ export interface Services {
   manifests: ManifestService;
   bridge: ImageBridge;
   registryTokens: RegistryTokenService;
+  /** A presigned GET URL of a blob, when the blob store hands them out (s3_redirect). */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+  /** OAuth 2 clients, consent, codes and tokens (the OAuth face, src/http/oauth/). */
+  oauth: OAuthService;
+  /** Keys for every signed thing, derived from the token secret. */
+  keyRing: KeyRing;
   close(): Promise<void>;
 }
 
-/** Opens the stores only (for CLI commands that need no HTTP). */
-export async function openStores(config: Config, logger: Logger): Promise<{ meta: MetadataStore; blobs: FsBlobStore }> {
-  const blobs = new FsBlobStore(config.storage_root);
-  const { removedTemp } = await blobs.init();
-  if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
-  const meta = new LevelMetadataStore(blobs.paths.db);
-  try {
-    await meta.open();
-  } catch (err) {
-    if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
-      throw new Error(`the metadata database in ${blobs.paths.db} is in use by another process (one registry process per storage root)`);
-    }
-    throw err;
+/** The metadata store is held by another process (a running registry: LevelDB's lock). */
+export class StoreInUseError extends Error {
+  constructor(readonly location: string) {
+    super(`the metadata database in ${location} is in use by another process (one registry process per storage root)`);
+    this.name = 'StoreInUseError';
   }
-  return { meta, blobs };
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const { meta, blobs } = await openStores(config, logger);
+/**
+ * Where the data lives: `disk` (what the config names: `metadata_store` and `blob_store`,
+ * LevelDB and files under storage_root by default) or `memory` (nothing on disk, gone with
+ * the process: the test double, src/testing/).
+ */
+export type StoreKind = 'disk' | 'memory';
+
+/** The stores the services run on, and what besides records lives with them. */
+export interface Stores {
+  meta: MetadataStore;
+  blobs: BlobStore;
+  /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
+  secret(): Buffer;
+  /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
+  probe(): Promise<void>;
+  /** A presigned GET URL of a blob, when the blob store hands them out (s3). */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+}
+
+/**
+ * Opens the stores (also for CLI commands that need no HTTP). PostgreSQL and S3 clients are
+ * loaded only when configured: a single-node registry does not pay their memory.
+ */
+export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
+  if (kind === 'memory') {
+    const meta = new MemoryMetadataStore();
+    await meta.open();
+    const secret = randomBytes(32);
+    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+  }
+  let blobs: BlobStore;
+  let probe: () => Promise<void>;
+  let blobUrl: Stores['blobUrl'];
+  if (config.blob_store === 's3') {
+    const { S3BlobStore } = await import('../store/blobs/s3-blob-store.js');
+    const s3 = new S3BlobStore({
+      endpoint: config.s3_endpoint,
+      region: config.s3_region,
+      bucket: config.s3_bucket,
+      accessKeyId: config.s3_access_key_id,
+      secretAccessKey: config.s3_secret_access_key,
+      forcePathStyle: config.s3_force_path_style,
+      createBucket: true,
+    });
+    blobs = s3;
+    probe = () => s3.ping();
+    blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
+  } else {
+    const fsBlobs = new FsBlobStore(config.storage_root);
+    blobs = fsBlobs;
+    probe = async () => {
+      const file = fsBlobs.paths.newTemp();
+      try {
+        await fs.writeFile(file, 'status');
+        if ((await fs.readFile(file, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
+      } finally {
+        await fs.rm(file, { force: true });
+      }
+    };
+  }
+  const { removedTemp } = await blobs.init();
+  if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
+
+  let meta: MetadataStore;
+  if (config.metadata_store === 'postgres') {
+    const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
+    meta = new PostgresMetadataStore(config.postgres_url, {
+      onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
+    });
+    await meta.open();
+  } else {
+    const db = new BlobPaths(config.storage_root).db;
+    meta = new LevelMetadataStore(db);
+    try {
+      await meta.open();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
+        throw new StoreInUseError(db);
+      }
+      throw err;
+    }
+  }
+  let secret: Buffer | null = null;
+  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+}
+
+/** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
+function tokenSecret(config: Config, logger: Logger): Buffer {
+  if (config.token_secret) return Buffer.from(config.token_secret, 'utf8');
+  if (config.metadata_store === 'postgres') {
+    logger.warn('token_secret is not set: this node signs tokens with its own secret, which other nodes of the registry will not accept');
+  }
+  return TokenService.loadSecret(config.storage_root);
+}
+
+export interface ServiceOptions {
+  /** Default `disk`. */
+  store?: StoreKind;
+  /**
+   * Process-wide figures (CPU, memory, GC, event loop) in /metrics; default true. Off for
+   * the test double: their collectors stay registered for the life of the process.
+   */
+  processMetrics?: boolean;
+}
+
+export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
+  const stores = await openStores(config, logger, options.store);
+  const { meta, blobs, blobUrl } = stores;
+  const secret = stores.secret();
   const gate = new Gate();
   const ingest = new BlobIngest(blobs, gate);
   const images = new ImageService(meta, blobs, gate, ingest);
@@ -83,22 +193,14 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const tokens = new TokenService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
-  const health = new HealthService(meta, async () => {
-    const probe = blobs.paths.newTemp();
-    try {
-      await fs.writeFile(probe, 'status');
-      if ((await fs.readFile(probe, 'utf8')) !== 'status') throw new Error('storage read back different bytes');
-    } finally {
-      await fs.rm(probe, { force: true });
-    }
-  });
+  const health = new HealthService(meta, () => stores.probe());
   const metrics = new Metrics(async () => {
     let total = 0;
     for await (const digest of blobs.list()) total += (await blobs.stat(digest))?.size ?? 0;
     return total;
-  });
+  }, options.processMetrics ?? true);
   if (config.admin_username) {
     const created = await users.ensureAdmin(
       config.admin_username,
@@ -125,14 +227,21 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     logger,
   );
   events.on((event) => webhooks.onEvent(event));
-  const jwt = new JwtService(TokenService.loadSecret(config.storage_root), config.token_ttl_seconds);
+  const jwt = new JwtService(secret, config.token_ttl_seconds);
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
+  const keyRing = new KeyRing(secret);
+  const oauth = new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+  oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   const blobService = new BlobService(meta, blobs, gate);
   const uploads = new UploadService(meta, ingest, blobService);
   const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
   const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
-  const registryTokens = new RegistryTokenService(TokenService.loadSecret(config.storage_root), config.token_service, config.token_ttl_seconds, access, users, jwt);
+  const registryTokens = new RegistryTokenService(secret, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
     meta,
@@ -157,8 +266,12 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     manifests,
     bridge,
     registryTokens,
+    ...(blobUrl ? { blobUrl } : {}),
+    oauth,
+    keyRing,
     async close() {
       await webhooks.stop();
+      await oauth.stop();
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
     },

@@ -63,7 +63,9 @@ export class TokenService {
 
   /** Verifies a token (the part after `Token `); UNAUTHORIZED if forged, malformed or expired. */
   verify(token: string): TokenClaims {
-    const m = TOKEN.exec(token.trim());
+    // `Token Token signature=…`: clients of the reference servers build `Authorization`
+    // from `WWW-Authenticate` (`Token <token>`) or prefix `X-Docker-Token` themselves.
+    const m = TOKEN.exec(token.trim().replace(/^Token\s+/i, ''));
     if (!m) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
     const [, payload, mac, repository, access] = m;
     const expected = Buffer.from(this.mac(payload));

@@ -14,7 +14,7 @@ import { isSha256Digest, type Digest } from '../domain/digest.js';
 import { RegistryError } from '../domain/errors.js';
 import type { RepoName } from '../domain/names.js';
 import type { UploadRecord } from '../domain/records.js';
-import { isUploadId } from '../store/blobs/blob-paths.js';
+import { isUploadId } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import { asUploadError, type BlobIngest, type IngestedBlob, type Upload } from './blob-ingest.js';
 import type { BlobService } from './blobs.js';

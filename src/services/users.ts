@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { DEFAULT_NAMESPACE, parseUsername } from '../domain/names.js';
-import type { UserRecord } from '../domain/records.js';
+import type { UserProfile, UserRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import { LoginThrottle } from './throttle.js';
 
@@ -29,6 +29,20 @@ export interface NewUser {
 const EMAIL = /^[^@\s"',;<>]+@[^@\s"',;<>]+$/;
 const RESERVED = new Set([DEFAULT_NAMESPACE, 'admin', 'root', 'registry', 'v1', 'v2']);
 export const EXISTS_MESSAGE = 'Username or email already exists';
+
+/** The profile fields a user may set: wire name, record field, longest value. */
+const PROFILE_FIELDS: ReadonlyArray<readonly [string, keyof UserProfile, number]> = [
+  ['full_name', 'fullName', 100],
+  ['location', 'location', 100],
+  ['company', 'company', 100],
+  ['url', 'url', 255],
+];
+
+/** A user's profile with every field present (unset ones empty), for the faces that show it. */
+export function profileOf(user: UserRecord): Required<UserProfile> {
+  const p = user.profile ?? {};
+  return { fullName: p.fullName ?? '', location: p.location ?? '', company: p.company ?? '', url: p.url ?? '' };
+}
 
 export class UserService {
   private readonly verified = new Map<string, { hash: string; until: number }>();
@@ -92,6 +106,21 @@ export class UserService {
     });
   }
 
+  /**
+   * An operator sets an account's password (CLI `user add|passwd`, the admin API): the
+   * e-mail and the admin flag are kept unless given (default e-mail `NAME@localhost`);
+   * `admin: true` makes it an admin, never the reverse; `mustExist` refuses a new account.
+   */
+  async setAccount(input: { username: unknown; password: unknown; email?: unknown; admin?: unknown; mustExist?: boolean }): Promise<{ result: 'created' | 'updated'; admin: boolean }> {
+    const name = typeof input.username === 'string' ? input.username : '';
+    const existing = await this.get(name);
+    if (input.mustExist && !existing) throw notFound(`No such user: ${name}`);
+    const admin = input.admin === true || (existing?.admin ?? false);
+    const email = input.email ?? existing?.email ?? `${name}@localhost`;
+    const result = await this.upsert({ username: input.username, password: input.password, email, admin });
+    return { result, admin };
+  }
+
   /** Ensures the configured first admin exists; an existing account is left as it is. */
   async ensureAdmin(name: string, password: string, email: string): Promise<boolean> {
     if (await this.meta.getUser(parseUsername(name))) return false;
@@ -152,6 +181,32 @@ export class UserService {
       }
       await this.meta.putUser(next, user.email);
       this.forgetUser(name);
+    });
+  }
+
+  /**
+   * Changes profile fields (`full_name`, `location`, `company`, `url`: strings, `url` an
+   * http(s) URL or empty); other fields are ignored. Returns the updated account.
+   */
+  async updateProfile(name: string, body: unknown): Promise<UserRecord> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidInput('Invalid data: expected a JSON object');
+    const input = body as Record<string, unknown>;
+    const changes: UserProfile = {};
+    for (const [wire, field, max] of PROFILE_FIELDS) {
+      const value = input[wire];
+      if (value === undefined) continue;
+      if (typeof value !== 'string' || value.length > max || /[\u0000-\u001f\u007f]/.test(value)) {
+        throw invalidInput(`Invalid ${wire}: text of at most ${max} characters`);
+      }
+      if (field === 'url' && value !== '' && !/^https?:\/\/[^\s]+$/i.test(value)) throw invalidInput('Invalid url: an http:// or https:// URL');
+      changes[field] = value.trim();
+    }
+    return this.serialised(async () => {
+      const user = await this.meta.getUser(name);
+      if (!user) throw notFound('User not found');
+      const next: UserRecord = { ...user, profile: { ...user.profile, ...changes } };
+      await this.meta.putUser(next, user.email);
+      return next;
     });
   }
 

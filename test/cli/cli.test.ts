@@ -58,6 +58,22 @@ describe('registry CLI', () => {
     assert.doesNotMatch(res.stdout, /topsecret/);
   });
 
+  it('config print masks the shared stores\' secrets: S3 secret key, token secret, PostgreSQL password', async () => {
+    const res = await run('src/cli/main.ts', ['config', 'print'], {
+      ...env,
+      REGISTRY_POSTGRES_URL: 'postgres://registry:pgsecret@db:5432/registry?password=pgsecret2',
+      REGISTRY_S3_ACCESS_KEY_ID: 'AKIDVISIBLE',
+      REGISTRY_S3_SECRET_ACCESS_KEY: 's3secret',
+      REGISTRY_TOKEN_SECRET: 'tokensecret'.repeat(4),
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^postgres_url: "postgres:\/\/\*\*\*@db:5432\/registry\?password=\*\*\*"$/m);
+    assert.match(res.stdout, /^s3_access_key_id: "AKIDVISIBLE"$/m);
+    assert.match(res.stdout, /^s3_secret_access_key: \*{8}$/m);
+    assert.match(res.stdout, /^token_secret: \*{8}$/m);
+    assert.doesNotMatch(res.stdout, /pgsecret|s3secret|tokensecret/);
+  });
+
   it('refuses to start with every configuration problem named', async () => {
     const res = await run('src/main.ts', [], { ...env, REGISTRY_PORT: 'abc', REGISTRY_NOPE: '1', REGISTRY_LOG_LEVEL: 'loud' });
     assert.equal(res.code, 2);

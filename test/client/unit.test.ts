@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { parseClientArgs } from '../../src/client/commands.js';
 import { TarIndex } from '../../src/client/tar-index.js';
-import { TarWriter } from '../../src/client/tar-write.js';
+import { tarOf, TarWriter } from '../../src/client/tar-write.js';
 import { chainIds, deriveV1Images, recoverConfig } from '../../src/domain/v1-ids.js';
 import { defaultScheme, parseHost, parseRef } from '../../src/client/ref.js';
 import { makeTempDir } from '../helpers/server.js';
@@ -88,6 +88,16 @@ describe('client tar writer and tar index', () => {
     await tar.finish();
     const file = path.join(dir, 'w.tar');
     await fs.writeFile(file, Buffer.concat(chunks));
+    // tarOf (the whole archive at once) writes the same bytes.
+    const whole = tarOf([
+      { name: 'dir' },
+      { name: 'dir/small', data: Buffer.from('hello') },
+      { name: 'empty', data: Buffer.alloc(0) },
+      { name: longSplit, data: Buffer.from('split') },
+      { name: longPax, data: Buffer.from('pax') },
+      { name: 'streamed', data: Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(500, 2)]) },
+    ]);
+    assert.ok(whole.equals(Buffer.concat(chunks)), 'tarOf and TarWriter agree');
     const m = pyRead(file);
     assert.deepEqual([...m.keys()], ['dir', 'dir/small', 'empty', longSplit, longPax, 'streamed']);
     assert.equal(m.get('dir/small')?.data?.toString(), 'hello');

@@ -137,6 +137,50 @@ describe('loadConfig', () => {
     }
   });
 
+  it('shared stores: names the settings each choice needs, all at once; a full set loads from the environment', () => {
+    const err = configError(() =>
+      inDir(empty, () =>
+        loadConfig({
+          env: {
+            REGISTRY_METADATA_STORE: 'postgres',
+            REGISTRY_BLOB_STORE: 'fs',
+            REGISTRY_S3_REDIRECT: 'true',
+            REGISTRY_S3_ACCESS_KEY_ID: 'AK',
+            REGISTRY_TOKEN_SECRET: 'too short',
+            REGISTRY_POSTGRES_URL: '',
+          },
+        }),
+      ),
+    );
+    assertProblem(err, /^postgres_url: required when metadata_store is postgres$/);
+    assertProblem(err, /^s3_redirect: needs blob_store: s3$/);
+    assertProblem(err, /^s3_secret_access_key: s3_access_key_id and s3_secret_access_key are set together/);
+    assertProblem(err, /^token_secret: at least 32 characters/);
+    assertProblem(configError(() => inDir(empty, () => loadConfig({ env: { REGISTRY_BLOB_STORE: 's3' } }))), /^s3_bucket: required when blob_store is s3$/);
+    assertProblem(configError(() => inDir(empty, () => loadConfig({ env: { REGISTRY_METADATA_STORE: 'mysql' } }))), /^metadata_store\b/);
+    assertProblem(configError(() => inDir(empty, () => loadConfig({ env: { REGISTRY_POSTGRES_URL: 'mysql://x' } }))), /^postgres_url: must be a postgres:\/\//);
+
+    const config = inDir(empty, () =>
+      loadConfig({
+        env: {
+          REGISTRY_METADATA_STORE: 'postgres',
+          REGISTRY_POSTGRES_URL: 'postgres://registry:pw@db:5432/registry?sslmode=require',
+          REGISTRY_BLOB_STORE: 's3',
+          REGISTRY_S3_ENDPOINT: 'http://minio:9000',
+          REGISTRY_S3_BUCKET: 'layers',
+          REGISTRY_S3_FORCE_PATH_STYLE: 'true',
+          REGISTRY_S3_REDIRECT: 'true',
+          REGISTRY_TOKEN_SECRET: 'x'.repeat(32),
+        },
+      }),
+    );
+    assert.equal(config.metadata_store, 'postgres');
+    assert.equal(config.blob_store, 's3');
+    assert.equal(config.s3_force_path_style, true);
+    assert.equal(config.s3_redirect, true);
+    assert.equal(config.s3_region, 'us-east-1');
+  });
+
   it('reports every problem of the file and the environment in one ConfigError', () => {
     const path = file('bad.yaml', 'port: 70000\ncolour: red\nlog_level: loud\n');
     const err = configError(() =>

@@ -36,14 +36,16 @@ export interface PulledImage {
 }
 
 export interface PushResult {
-  token: string;
+  /** The Index's token; null when it gave none (anonymous callers get none). */
+  token: string | null;
   endpoints: string;
   /** Ids actually uploaded (GET json answered 404); the others were already there. */
   uploaded: string[];
 }
 
 export interface PullResult {
-  token: string;
+  /** The Index's token; null when it gave none (anonymous callers get none). */
+  token: string | null;
   endpoints: string;
   /** The Index image list (GET …/images). */
   imageList: Array<{ id: string; checksum?: string }>;
@@ -126,10 +128,18 @@ function registryBase(step: string, index: string, res: Response): { base: strin
   return { base: `${scheme}//${endpoints.split(/\s*,\s*/)[0]}`, endpoints };
 }
 
-function tokenOf(step: string, res: Response): string {
+/**
+ * The Index's token, required when the caller logged in; without one the registry calls
+ * go out without `Authorization`, as docker 1.x sends them.
+ */
+function tokenOf(step: string, res: Response, credentials: Credentials | null): string | null {
   const token = res.headers.get('X-Docker-Token');
-  if (!token) throw new Docker1Error(`${step} (no X-Docker-Token)`, res.status, '');
+  if (!token && credentials) throw new Docker1Error(`${step} (no X-Docker-Token)`, res.status, '');
   return token;
+}
+
+function tokenHeaders(token: string | null): Record<string, string> {
+  return token ? { Authorization: tokenAuth(token) } : {};
 }
 
 /** A chunked request body (docker 1.x streams layers with Transfer-Encoding: chunked). */
@@ -186,9 +196,9 @@ export async function push(
     },
     [200, 201],
   );
-  const token = tokenOf('PUT repository', start.res);
+  const token = tokenOf('PUT repository', start.res, credentials);
   const { base, endpoints } = registryBase('PUT repository', index, start.res);
-  const withToken = { Authorization: tokenAuth(token) };
+  const withToken = tokenHeaders(token);
 
   const uploaded: string[] = [];
   const checksums: Array<{ id: string; checksum: string }> = [];
@@ -257,9 +267,9 @@ export async function pull(index: string, credentials: Credentials | null, repo:
     [200],
   );
   const imageList = parseJson<Array<{ id: string; checksum?: string }>>('GET images', 200, start.body);
-  const token = tokenOf('GET images', start.res);
+  const token = tokenOf('GET images', start.res, credentials);
   const { base, endpoints } = registryBase('GET images', index, start.res);
-  const withToken = { Authorization: tokenAuth(token) };
+  const withToken = tokenHeaders(token);
 
   const tagsRes = await call('GET tags', `${base}/v1/repositories/${repo}/tags`, { headers: withToken }, [200]);
   const tags = parseJson<Record<string, string>>('GET tags', 200, tagsRes.body);

@@ -7,12 +7,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { TarsumStream } from '../../src/domain/tarsum.js';
 import { errorOf, openUpload, pieces, rawRequest, type RawResponse } from '../helpers/http-raw.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, payloadChecksum, pushImage, type TestImage } from '../helpers/v1.js';
 
 const INCOMPLETE = 'Image is being uploaded, retry later';
-const BAD_ID = 'Invalid image id: expected 16 to 64 lowercase hex characters';
+/** An id that cannot exist is not found (the reference server's `404 Invalid image ID`). */
+const BAD_ID = 'Invalid image ID';
 
 // ── small factories ─────────────────────────────────────────────────────────────────
 function newImage(parent?: string, layerSize = 2048): TestImage {
@@ -247,6 +249,41 @@ describe('Registry API v1: images', () => {
       assert.ok((await getImage(base, img.id, 'json')).body.equals(second));
     });
 
+    it('two pushers of the same image: the same json again keeps the layer the first uploaded; a different json starts over', async () => {
+      // A puts the json and the layer; B (another CI job pushing a chain with the same base)
+      // puts the same json again; A's checksum must still complete the image.
+      const img = newImage();
+      const jsonBytes = imageJson(img);
+      const sum = payloadChecksum(jsonBytes, img.layer);
+      assert.equal((await putJson(base, img.id, jsonBytes)).status, 200, 'A: json');
+      assert.equal((await putLayer(base, img.id, img.layer)).status, 200, 'A: layer');
+      assert.equal((await putJson(base, img.id, jsonBytes)).status, 200, 'B: the same json');
+      let res = await putChecksum(base, img.id, { 'X-Docker-Checksum-Payload': sum });
+      assert.equal(res.status, 200, `A: checksum: ${res.body.toString()}`);
+      assert.ok((await getImage(base, img.id, 'layer')).body.equals(img.layer));
+      // B goes on: the image is complete now.
+      assert.equal((await putLayer(base, img.id, img.layer)).status, 409, 'B: layer');
+      assert.equal((await putChecksum(base, img.id, { 'X-Docker-Checksum-Payload': sum })).status, 409, 'B: checksum');
+
+      // The same interleaving with another json: the uploaded layer belongs to the old json,
+      // so it is discarded and A's checksum finds no layer.
+      const other = newImage();
+      const otherJson = imageJson(other);
+      assert.equal((await putJson(base, other.id, otherJson)).status, 200);
+      assert.equal((await putLayer(base, other.id, other.layer)).status, 200);
+      const changed = Buffer.from(JSON.stringify({ id: other.id, comment: 'B built it differently' }));
+      assert.equal((await putJson(base, other.id, changed)).status, 200);
+      res = await putChecksum(base, other.id, { 'X-Docker-Checksum-Payload': payloadChecksum(otherJson, other.layer) });
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res), 'Image layer has not been uploaded yet');
+      // Whitespace counts: the json is kept byte for byte, so other bytes are another json.
+      const spaced = Buffer.from(`${otherJson.toString()} `);
+      assert.equal((await putLayer(base, other.id, other.layer)).status, 200);
+      assert.equal((await putJson(base, other.id, spaced)).status, 200);
+      res = await putChecksum(base, other.id, { 'X-Docker-Checksum-Payload': payloadChecksum(spaced, other.layer) });
+      assert.equal(res.status, 400, 'the layer went with the old bytes');
+    });
+
     it('400 when X-Docker-Checksum is not a checksum', async () => {
       const id = newImageId();
       const res = await putJson(base, id, JSON.stringify({ id }), { 'X-Docker-Checksum': 'md5:abc' });
@@ -452,15 +489,90 @@ describe('Registry API v1: images', () => {
       return { img, jsonBytes, sum: payloadChecksum(jsonBytes, img.layer) };
     }
 
-    it('412 without X-Docker-Checksum-Payload', async () => {
+    it('412 with neither X-Docker-Checksum-Payload nor X-Docker-Checksum', async () => {
       const { img } = await pending();
-      const res = await putChecksum(base, img.id, { 'X-Docker-Checksum': `sha256:${'a'.repeat(64)}` });
-      assert.equal(res.status, 412);
-      assert.equal(
-        errorOf(res),
-        'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
-      );
+      for (const headers of [{}, { 'X-Docker-Checksum': '' }] as Array<Record<string, string>>) {
+        const res = await putChecksum(base, img.id, headers);
+        assert.equal(res.status, 412);
+        assert.equal(
+          errorOf(res),
+          'X-Docker-Checksum-Payload not set. If you are using the Docker daemon, you should upgrade to version 0.10 or later',
+        );
+      }
       assert.equal((await getImage(base, img.id, 'json')).status, 400);
+    });
+
+    /** A layer that is a tar, its json, and their tarsum (version 0, as old clients send it). */
+    async function tarImage(): Promise<{ id: string; jsonBytes: Buffer; layer: Buffer; tarsum: string; sum: string }> {
+      const id = newImageId();
+      const jsonBytes = Buffer.from(JSON.stringify({ id, created: '2014-01-01T00:00:00Z' }));
+      const layer = tarOf({ 'etc/motd': Buffer.from('old docker\n'), 'bin/tool': randomBytes(3000) });
+      const stream = new TarsumStream('tarsum', jsonBytes);
+      await stream.write(layer);
+      return { id, jsonBytes, layer, tarsum: (await stream.digest()) as string, sum: payloadChecksum(jsonBytes, layer) };
+    }
+
+    it('old style, before the layer: only X-Docker-Checksum is 200 and recorded; the layer is checked against it; the payload checksum completes the image', async () => {
+      const img = await tarImage();
+      assert.equal((await putJson(base, img.id, img.jsonBytes)).status, 200);
+      let res = await putChecksum(base, img.id, { 'X-Docker-Checksum': img.tarsum });
+      assert.equal(res.status, 200, res.body.toString());
+      assert.deepEqual(json(res), true);
+      assert.equal((await getImage(base, img.id, 'json')).status, 400, 'still pending');
+      res = await putLayer(base, img.id, img.layer);
+      assert.equal(res.status, 200, res.body.toString());
+      res = await putChecksum(base, img.id, { 'X-Docker-Checksum-Payload': img.sum });
+      assert.equal(res.status, 200, res.body.toString());
+      assert.ok((await getImage(base, img.id, 'layer')).body.equals(img.layer));
+
+      // A wrong announced tarsum: the layer upload is refused, nothing is stored.
+      const bad = await tarImage();
+      assert.equal((await putJson(base, bad.id, bad.jsonBytes)).status, 200);
+      assert.equal((await putChecksum(base, bad.id, { 'X-Docker-Checksum': img.tarsum })).status, 200);
+      res = await putLayer(base, bad.id, bad.layer);
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res), 'Checksum mismatch');
+      res = await putChecksum(base, bad.id, { 'X-Docker-Checksum-Payload': bad.sum });
+      assert.equal(errorOf(res), 'Image layer has not been uploaded yet');
+    });
+
+    it('old style, after the layer: recorded, and verified when the payload checksum completes the image', async () => {
+      const img = await tarImage();
+      assert.equal((await putJson(base, img.id, img.jsonBytes)).status, 200);
+      assert.equal((await putLayer(base, img.id, img.layer)).status, 200);
+      let res = await putChecksum(base, img.id, { 'X-Docker-Checksum': img.tarsum });
+      assert.equal(res.status, 200, res.body.toString());
+      assert.equal((await getImage(base, img.id, 'json')).status, 400, 'an old-style checksum alone completes nothing');
+      res = await putChecksum(base, img.id, { 'X-Docker-Checksum-Payload': img.sum });
+      assert.equal(res.status, 200, res.body.toString());
+      assert.equal((await getImage(base, img.id, 'json')).status, 200);
+
+      // A tarsum that does not match: the image stays pending; a right one completes it.
+      const bad = await tarImage();
+      assert.equal((await putJson(base, bad.id, bad.jsonBytes)).status, 200);
+      assert.equal((await putLayer(base, bad.id, bad.layer)).status, 200);
+      assert.equal((await putChecksum(base, bad.id, { 'X-Docker-Checksum': img.tarsum })).status, 200);
+      res = await putChecksum(base, bad.id, { 'X-Docker-Checksum-Payload': bad.sum });
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res), 'Checksum mismatch (X-Docker-Checksum)');
+      assert.equal((await getImage(base, bad.id, 'json')).status, 400);
+      assert.equal((await putChecksum(base, bad.id, { 'X-Docker-Checksum': bad.tarsum })).status, 200);
+      assert.equal((await putChecksum(base, bad.id, { 'X-Docker-Checksum-Payload': bad.sum })).status, 200);
+      assert.equal((await getImage(base, bad.id, 'json')).status, 200);
+    });
+
+    it('old style: 400 malformed, 404 unknown image, 409 complete image', async () => {
+      const img = await tarImage();
+      let res = await putChecksum(base, img.id, { 'X-Docker-Checksum': img.tarsum });
+      assert.equal(res.status, 404);
+      assert.equal((await putJson(base, img.id, img.jsonBytes)).status, 200);
+      res = await putChecksum(base, img.id, { 'X-Docker-Checksum': 'md5:abc' });
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res), 'Invalid X-Docker-Checksum: expected sha256:<64 hex> or tarsum[.v1]+sha256:<64 hex>');
+      assert.equal((await putLayer(base, img.id, img.layer)).status, 200);
+      assert.equal((await putChecksum(base, img.id, { 'X-Docker-Checksum-Payload': img.sum })).status, 200);
+      res = await putChecksum(base, img.id, { 'X-Docker-Checksum': img.tarsum });
+      assert.equal(res.status, 409);
     });
 
     it('400 when X-Docker-Checksum-Payload is empty or malformed', async () => {
@@ -585,7 +697,7 @@ describe('Registry API v1: images', () => {
       ['dots', '..' + 'a'.repeat(20)],
     ];
     for (const [why, id] of bad) {
-      it(`400 when the id is ${why}`, async () => {
+      it(`404 "Invalid image ID" when the id is ${why}`, async () => {
         const requests: Array<[string, RequestInit]> = [
           ['json', { method: 'PUT', body: JSON.stringify({ id }) }],
           ['layer', { method: 'PUT', body: 'x' }],
@@ -596,7 +708,7 @@ describe('Registry API v1: images', () => {
         ];
         for (const [what, init] of requests) {
           const res = await call(`${base}/v1/images/${id}/${what}`, init);
-          assert.equal(res.status, 400, `${init.method ?? 'GET'} ${what}`);
+          assert.equal(res.status, 404, `${init.method ?? 'GET'} ${what}`);
           assert.match(res.headers['content-type'] as string, /^application\/json/);
           assert.deepEqual(json(res), { error: BAD_ID }, `${init.method ?? 'GET'} ${what}`);
         }

@@ -133,6 +133,11 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     return token;
   }
 
+  /** A user-less read token signed with the server's secret. */
+  function anonymousToken(repo: string): string {
+    return new TokenService(TokenService.loadSecret(srv.root), 600).issue(null, parseRepoPath(repo), 'read');
+  }
+
   async function makePrivate(repo: string, owner: Credentials) {
     const res = await req('PUT', `/v1/repositories/${repo}/properties`, { basic: owner, json: { access: 'private' } });
     assert.equal(res.status, 200, `make ${repo} private: ${res.text}`);
@@ -159,11 +164,11 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     const images = chain(3);
     const pushed = await push(srv.url, alice, repo, 'latest', images);
     assert.deepEqual(pushed.uploaded, images.map((i) => i.id), 'every image was new');
-    assert.match(pushed.token, new RegExp(`^signature=[A-Za-z0-9_.-]+,repository="${repo}",access=write$`));
+    assert.match(pushed.token ?? '', new RegExp(`^signature=[A-Za-z0-9_.-]+,repository="${repo}",access=write$`));
     assert.equal(pushed.endpoints, new URL(srv.url).host, 'X-Docker-Endpoints is the host the client used');
 
     const pulled = await pull(srv.url, alice, repo, 'latest');
-    assert.match(pulled.token, new RegExp(`^signature=[A-Za-z0-9_.-]+,repository="${repo}",access=read$`));
+    assert.match(pulled.token ?? '', new RegExp(`^signature=[A-Za-z0-9_.-]+,repository="${repo}",access=read$`));
     assert.deepEqual(pulled.tags, { latest: images[2].id });
     assert.deepEqual(pulled.ancestry, [images[2].id, images[1].id, images[0].id]);
     assertPulledEqualsPushed(pulled, images);
@@ -181,7 +186,7 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.deepEqual((await pull(srv.url, null, repo, 'v2')).tags, { latest: images[2].id, v2: images[2].id });
   });
 
-  it('token headers: X-Docker-Token and WWW-Authenticate carry the same token; none unless asked', async () => {
+  it('token headers: X-Docker-Token and WWW-Authenticate carry the same token, asked for or not; anonymous callers get none', async () => {
     const repo = `alice/${uniq('hdr')}`;
     const res = await req('PUT', `/v1/repositories/${repo}/`, { basic: alice, json: [], headers: { 'X-Docker-Token': 'true' } });
     assert.equal(res.status, 200, res.text);
@@ -189,10 +194,31 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.ok(token);
     assert.equal(res.headers.get('WWW-Authenticate'), `Token ${token}`);
     assert.equal(res.headers.get('X-Docker-Endpoints'), new URL(srv.url).host);
-    const plain = await req('PUT', `/v1/repositories/${repo}/`, { basic: alice, json: [] });
+    // Without X-Docker-Token: true an authenticated caller gets one all the same (both
+    // reference servers always issue one; only docker 1.x asks), on push start, pull start
+    // and the delete flow.
+    const plain = await req('PUT', `/v1/repositories/${repo}/`, { basic: alice, json: {} });
     assert.equal(plain.status, 200, plain.text);
-    assert.equal(plain.headers.get('X-Docker-Token'), null, 'no token unless X-Docker-Token: true');
+    assert.match(plain.headers.get('X-Docker-Token') ?? '', new RegExp(`^signature=[A-Za-z0-9_.-]+,repository="${repo}",access=write$`));
+    assert.equal(plain.headers.get('WWW-Authenticate'), `Token ${plain.headers.get('X-Docker-Token')}`);
     assert.equal(plain.headers.get('X-Docker-Endpoints'), new URL(srv.url).host);
+    const pullStart = await req('GET', `/v1/repositories/${repo}/images`, { basic: alice });
+    assert.equal(pullStart.status, 200, pullStart.text);
+    assert.match(pullStart.headers.get('X-Docker-Token') ?? '', /,access=read$/);
+    const deleteStart = await req('DELETE', `/v1/repositories/${repo}/images`, { basic: alice });
+    assert.equal(deleteStart.status, 204, deleteStart.text);
+    assert.match(deleteStart.headers.get('X-Docker-Token') ?? '', /,access=delete$/);
+    // Anonymous pulls of a public repository: no token, asked for or not; the endpoints still.
+    for (const headers of [{}, { 'X-Docker-Token': 'true' }] as Array<Record<string, string>>) {
+      const anonymous = await req('GET', `/v1/repositories/${repo}/images`, { headers });
+      assert.equal(anonymous.status, 200, anonymous.text);
+      assert.equal(anonymous.headers.get('X-Docker-Token'), null);
+      assert.equal(anonymous.headers.get('WWW-Authenticate'), null);
+      assert.equal(anonymous.headers.get('X-Docker-Endpoints'), new URL(srv.url).host);
+    }
+    // `Authorization: Token Token signature=…`, as clients that prefix `WWW-Authenticate`
+    // (or the reference server's `X-Docker-Token`) with `Token ` send it: the same token.
+    assert.equal((await req('GET', `/v1/repositories/${repo}/tags`, { headers: { Authorization: `token ${plain.headers.get('WWW-Authenticate')}` } })).status, 200);
     // The token validates for its repository on PUT …/auth, only there, and only as a token.
     assert.equal((await req('PUT', `/v1/repositories/${repo}/auth`, { token })).status, 200);
     assert.equal((await req('PUT', `/v1/repositories/alice/${uniq('other')}/auth`, { token })).status, 403);
@@ -221,7 +247,7 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     await assert.rejects(push(srv.url, alice, name, 'latest', chain(1)), failsAt('PUT repository', 403));
     const images = chain(2);
     const pushed = await push(srv.url, admin, `library/${name}`, 'latest', images);
-    assert.match(pushed.token, new RegExp(`repository="library/${name}"`));
+    assert.match(pushed.token ?? '', new RegExp(`repository="library/${name}"`));
     assertPulledEqualsPushed(await pull(srv.url, null, name, 'latest'), images);
     assertPulledEqualsPushed(await pull(srv.url, bob, `library/${name}`, 'latest'), images);
   });
@@ -328,6 +354,30 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.deepEqual(list, [{ id: images[0].id, checksum: payloadChecksumOf(imageJsonOf(images[0]), images[0].layer) }]);
   });
 
+  it('push start (PUT …/): a body that is not a JSON list declares nothing; a list with a bad entry is 400', async () => {
+    const repo = `alice/${uniq('start')}`;
+    const path = `/v1/repositories/${repo}/`;
+    const bodies: Array<[string, ReqOptions]> = [
+      ['{}', { json: {} }],
+      ['null', { json: null }],
+      ['no body', {}],
+      ['a JSON string', { json: 'abc' }],
+      ['not JSON', { bytes: Buffer.from('not json at all'), headers: { 'Content-Type': 'application/json' } }],
+    ];
+    for (const [what, opts] of bodies) {
+      const res = await req('PUT', path, { basic: alice, ...opts });
+      assert.equal(res.status, 200, `${what}: ${res.text}`);
+      assert.match(res.headers.get('X-Docker-Token') ?? '', /,access=write$/, what);
+    }
+    assert.deepEqual(JSON.parse((await req('GET', `/v1/repositories/${repo}/images`, { basic: alice })).text), [], 'the repository exists, nothing declared');
+    for (const bad of [[{ id: 'not-an-id' }], [5], [{ id: newImageId(), checksum: 5 }]]) {
+      const res = await req('PUT', path, { basic: alice, json: bad });
+      assert.equal(res.status, 400, `${JSON.stringify(bad)}: ${res.text}`);
+    }
+    assert.equal((await req('PUT', path, { json: {} })).status, 401, 'anonymous');
+    assert.equal((await req('PUT', path, { basic: bob, json: {} })).status, 403, 'another user');
+  });
+
   it('a write collaborator (and a write token) may delete a tag', async () => {
     const repo = `alice/${uniq('untag')}`;
     const images = chain(1);
@@ -356,8 +406,16 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.equal((await req('GET', `/v1/repositories/${b}/images`, { token: tokenA })).status, 403);
     const writeA = await writeToken(a, alice);
     assert.equal((await req('PUT', `/v1/repositories/${b}/tags/x`, { token: writeA, json: imagesB[0].id })).status, 403);
-    // B's image through A's token: not A's image.
-    assert.equal((await req('GET', `/v1/images/${imagesB[0].id}/json`, { token: tokenA })).status, 403);
+    // B's image through A's token: not A's image, so not found (never revealed); nor an
+    // image that does not exist.
+    const other = await req('GET', `/v1/images/${imagesB[0].id}/json`, { token: tokenA });
+    assert.equal(other.status, 404, other.text);
+    assert.deepEqual(JSON.parse(other.text), { error: 'Image not found' });
+    for (const what of ['json', 'layer', 'ancestry']) {
+      assert.equal((await req('GET', `/v1/images/${newImageId()}/${what}`, { token: tokenA })).status, 404, `unknown image, ${what}`);
+    }
+    assert.equal((await req('PUT', `/v1/images/${newImageId()}/layer`, { token: writeA, bytes: randomBytes(10) })).status, 404, 'a layer of an unknown image');
+    assert.equal((await req('PUT', `/v1/images/${newImageId()}/checksum`, { token: writeA, headers: { 'X-Docker-Checksum-Payload': `sha256:${'0'.repeat(64)}` } })).status, 404, 'the checksum of an unknown image');
     assert.equal((await req('GET', `/v1/images/${imagesA[0].id}/json`, { token: tokenA })).status, 200);
   });
 
@@ -381,7 +439,7 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     await push(srv.url, alice, repo, 'latest', chain(1));
     await push(srv.url, alice, secret, 'latest', chain(1));
     await makePrivate(secret, alice);
-    const token = await readToken(repo);
+    const token = await readToken(repo, alice);
     const m = /^signature=([^.]+)\.([^,]+),(.*)$/.exec(token);
     assert.ok(m, token);
     const [, payload, mac, rest] = m;
@@ -412,13 +470,15 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     await push(srv.url, alice, secret, 'latest', secretImages);
     await makePrivate(secret, alice);
     await push(srv.url, carol, pub, 'latest', pubImages);
-    const anonRead = await readToken(pub);
+    // An anonymous token (user-less) for the public repository, as tokens issued to
+    // anonymous callers used to be: still valid while it lasts.
+    const anonRead = anonymousToken(pub);
     const carolWrite = await writeToken(pub, carol);
     const carolRead = await readToken(pub, carol);
     for (const [who, token] of [['anonymous read token of a public repo', anonRead], ['carol write token', carolWrite], ['carol read token', carolRead]] as const) {
       for (const what of ['json', 'layer', 'ancestry']) {
         const res = await req('GET', `/v1/images/${secretImages[1].id}/${what}`, { token });
-        assert.ok(res.status === 403 || res.status === 404, `${who}, ${what}: ${res.status} ${res.text}`);
+        assert.equal(res.status, 404, `${who}, ${what}: ${res.status} ${res.text}`);
         assert.ok(!res.body.equals(secretImages[1].layer), 'no layer bytes');
       }
     }
@@ -426,12 +486,19 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: anonRead })).status, 200);
     const aliceRead = await readToken(secret, alice);
     assert.equal((await req('GET', `/v1/images/${secretImages[0].id}/layer`, { token: aliceRead })).status, 200);
-    assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: aliceRead })).status, 403);
+    assert.equal((await req('GET', `/v1/images/${pubImages[0].id}/layer`, { token: aliceRead })).status, 404);
     // Basic auth: carol cannot read alice's private image either.
     assert.equal((await req('GET', `/v1/images/${secretImages[0].id}/json`, { basic: carol })).status, 404);
-    // Nor overwrite or re-upload it (complete images are immutable; she may not even try).
-    const put = await req('PUT', `/v1/images/${secretImages[0].id}/json`, { token: carolWrite, bytes: imageJsonOf(secretImages[0]) });
-    assert.ok(put.status === 403 || put.status === 409, `${put.status} ${put.text}`);
+    // Nor overwrite or re-upload it: with her token she cannot see it (404); a public image
+    // she can read is complete, so immutable (409).
+    for (const what of ['json', 'layer', 'checksum']) {
+      const put = await req('PUT', `/v1/images/${secretImages[0].id}/${what}`, { token: carolWrite, bytes: imageJsonOf(secretImages[0]), headers: { 'X-Docker-Checksum-Payload': `sha256:${'0'.repeat(64)}` } });
+      assert.equal(put.status, 404, `${what}: ${put.text}`);
+    }
+    const aliceWrite = await writeToken(`alice/${uniq('other')}`, alice);
+    const immutable = await req('PUT', `/v1/images/${pubImages[0].id}/json`, { token: aliceWrite, bytes: imageJsonOf(pubImages[0]) });
+    assert.equal(immutable.status, 409, immutable.text);
+    assert.equal((await srv.running.services.meta.reposOfImage(pubImages[0].id as never)).length, 1, 'a refused write joins nothing');
   });
 
   it("listing another repository's private image in your own image list does not make it yours", async () => {
@@ -452,7 +519,7 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     // Nor at push end.
     const end = await req('PUT', `/v1/repositories/${steal}/images`, { basic: carol, json: [{ id: target, checksum: 'sha256:00' }] });
     assert.equal(end.status, 403, `push end listing a private image: ${end.text}`);
-    const anon = await readToken(steal);
+    const anon = anonymousToken(steal);
     assert.notEqual((await req('GET', `/v1/images/${target}/layer`, { token: anon })).status, 200);
     assert.equal((await req('GET', `/v1/images/${target}/layer`)).status, 401);
     // Listing an image you may read (a public one) is fine: that is how a push reuses layers.
@@ -461,6 +528,47 @@ describe('Index API with authentication: docker 1.x push and pull with tokens', 
     await push(srv.url, alice, pub, 'latest', pubImages);
     const reuse = await push(srv.url, carol, `carol/${uniq('reuse')}`, 'latest', [pubImages[0], { id: newImageId(), parent: pubImages[0].id, layer: randomBytes(100) }]);
     assert.equal(reuse.uploaded.length, 1, 'the public base layer was not uploaded again');
+  });
+
+  it('images need not be declared: a new image written with a write token joins its repository; other pushes stay protected', async () => {
+    const repo = `alice/${uniq('undeclared')}`;
+    const start = await req('PUT', `/v1/repositories/${repo}/`, { basic: alice, json: {} });
+    assert.equal(start.status, 200, start.text);
+    const token = start.headers.get('X-Docker-Token') as string;
+    const images = chain(2);
+    for (const image of images) {
+      const json = imageJsonOf(image);
+      assert.equal((await req('GET', `/v1/images/${image.id}/json`, { token })).status, 404, 'not there yet');
+      assert.equal((await req('PUT', `/v1/images/${image.id}/json`, { token, bytes: json })).status, 200);
+      const layer = await req('PUT', `/v1/images/${image.id}/layer`, { token, bytes: image.layer });
+      assert.equal(layer.status, 200, `layer with the same token: ${layer.text}`);
+      const checksum = await req('PUT', `/v1/images/${image.id}/checksum`, { token, headers: { 'X-Docker-Checksum-Payload': payloadChecksumOf(json, image.layer) } });
+      assert.equal(checksum.status, 200, checksum.text);
+      assert.equal((await req('GET', `/v1/images/${image.id}/json`, { token })).status, 200, 'now the repository holds it');
+    }
+    assert.equal((await req('PUT', `/v1/repositories/${repo}/tags/latest`, { token, json: images[1].id })).status, 200);
+    assert.equal((await req('PUT', `/v1/repositories/${repo}/images`, { basic: alice })).status, 204);
+    assertPulledEqualsPushed(await pull(srv.url, alice, repo, 'latest'), images);
+
+    // A pending image joined one repository: another repository's token may not write it,
+    // not even one of the same user (it is another push's business), nor bob's.
+    const [pendingImage] = chain(1);
+    assert.equal((await req('PUT', `/v1/images/${pendingImage.id}/json`, { token, bytes: imageJsonOf(pendingImage) })).status, 200);
+    const aliceOther = await writeToken(`alice/${uniq('other')}`, alice);
+    const bobs = await writeToken(`bobby/${uniq('other')}`, bob);
+    for (const [who, other] of [['alice, another repository', aliceOther], ['bob', bobs]]) {
+      const json = await req('PUT', `/v1/images/${pendingImage.id}/json`, { token: other, bytes: imageJsonOf(pendingImage) });
+      assert.equal(json.status, 403, `${who}: ${json.text}`);
+      assert.equal((await req('PUT', `/v1/images/${pendingImage.id}/layer`, { token: other, bytes: pendingImage.layer })).status, 403, who);
+    }
+    // Nor may a read collaborator of the repository claim the pending image at push start
+    // (claiming it would let their own token write it).
+    await grant(repo, alice, bob.username, 'read');
+    const claim = await req('PUT', `/v1/repositories/bobby/${uniq('claim')}/`, { basic: bob, json: [{ id: pendingImage.id }] });
+    assert.equal(claim.status, 403, claim.text);
+    // Its own push goes on.
+    const layer = await req('PUT', `/v1/images/${pendingImage.id}/layer`, { token, bytes: pendingImage.layer });
+    assert.equal(layer.status, 200, layer.text);
   });
 
   it("tagging another repository's private image does not make it readable", async () => {

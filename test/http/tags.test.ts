@@ -98,6 +98,19 @@ describe('Registry API v1: repositories and tags', () => {
       }
     });
 
+    it('404 "Tag not found" for an empty tag (PUT …/tags/), as both reference servers answer', async () => {
+      const repo = freshRepo();
+      assert.equal((await putTag(repo, 'latest', imageId)).status, 200);
+      const res = await call('PUT', `/v1/repositories/${repo}/tags/`, { body: JSON.stringify(otherImageId) });
+      assert.equal(res.status, 404, res.body.toString());
+      assert.equal(errorOf(res), 'Tag not found');
+      assert.deepEqual(json(await listTags(repo)), { latest: imageId }, 'nothing changed');
+      // With a single name the path is the push start of `<name>/tags` (the namespaced reading wins).
+      const name = `single${randomBytes(3).toString('hex')}`;
+      assert.equal((await call('PUT', `/v1/repositories/${name}/tags/`, { body: '[]' })).status, 200);
+      assert.equal((await listTags(`${name}/tags`)).status, 200);
+    });
+
     it('400 "Invalid data" when the body is not a JSON string', async () => {
       const repo = freshRepo();
       for (const body of [JSON.stringify({ id: imageId }), JSON.stringify([imageId]), '123', 'null', 'true', '""', '{}']) {

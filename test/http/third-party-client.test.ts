@@ -7,44 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import drc, { type ClientError, type ClientResponse, type Logger, type RegistryClientV1, type RepoImage } from 'docker-registry-client';
+import drc, { type ClientError, type RegistryClientV1, type RepoImage } from 'docker-registry-client';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
+import { call, layerOf, silentLogger as silent } from '../helpers/third-party.js';
 import { imageJson, payloadChecksum, pushChain, put, setTag, type TestImage } from '../helpers/v1.js';
-
-/** A bunyan-like logger that drops everything (`log.trace()` with no args: "disabled"). */
-const silent: Logger = {
-  child: () => silent,
-  trace: () => false,
-  debug: () => false,
-  info: () => false,
-  warn: () => false,
-  error: () => false,
-  fatal: () => false,
-  serializers: { err: () => null, req: () => null, res: () => null, client_req: () => null, client_res: () => null },
-};
-
-/** Calls one callback-style client method; resolves with its result and the response. */
-function call<T>(fn: (cb: (err: ClientError | null, result: T, res: ClientResponse) => void) => void): Promise<{ result: T; res: ClientResponse }> {
-  return new Promise((resolve, reject) => {
-    fn((err, result, res) => (err ? reject(err) : resolve({ result, res })));
-  });
-}
-
-/** Downloads a layer with getImgLayerStream (which hands back a paused response). */
-function layerOf(client: RegistryClientV1, imgId: string): Promise<{ bytes: Buffer; res: IncomingMessage }> {
-  return new Promise((resolve, reject) => {
-    client.getImgLayerStream({ imgId }, (err, stream) => {
-      if (err) return reject(err);
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('error', reject);
-      stream.on('end', () => resolve({ bytes: Buffer.concat(chunks), res: stream }));
-      stream.resume();
-    });
-  });
-}
 
 interface Pushed {
   images: TestImage[];

@@ -12,66 +12,23 @@
  * suite is skipped, saying so.
  */
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../helpers/server.js';
+import { HUB_PACKAGE, hubErrorOf, loadHubClient, pointHubClientAt, type DockerHubApi } from '../helpers/third-party.js';
 import { ALICE, BOB, seedImage, seedRepo, seedTags, startHubServer } from './helpers.js';
 
-/** The part of docker-hub-api the test uses (the package ships no types). */
-interface DockerHubApi {
-  login(username: string, password: string): Promise<{ token: string }>;
-  setLoginToken(token: string | null): void;
-  setCacheOptions(options: { enabled?: boolean; time?: number }): void;
-  loggedInUser(): Promise<{ username: string }>;
-  user(username: string): Promise<{ username: string; type: string }>;
-  repository(username: string, name?: string): Promise<Record<string, unknown>>;
-  repositories(username: string): Promise<{ count: number; results: Array<{ name: string }> }>;
-  createRepository(username: string, name: string, details: Record<string, unknown>): Promise<Record<string, unknown>>;
-  setRepositoryDescription(username: string, name: string, descriptions: { short?: string; full?: string }): Promise<Record<string, unknown>>;
-  tags(username: string, name?: unknown, options?: { page?: number; perPage?: number }): Promise<Array<Record<string, unknown>>>;
-  deleteTag(username: string, name: string, tag: string): Promise<void>;
-  deleteRepository(username: string, name: string): Promise<void>;
-  makeRequestParams(method: string, path: string, data?: unknown): { url: string; method: string; headers: Record<string, string> };
-}
-
-const PACKAGE = 'docker-hub-api';
-const HUB_ORIGIN = 'https://hub.docker.com';
-
-function loadClient(): DockerHubApi | null {
-  try {
-    return createRequire(import.meta.url)(PACKAGE) as DockerHubApi;
-  } catch {
-    return null;
-  }
-}
-
-const api = loadClient();
-const skip = api ? false : `${PACKAGE} is not installed (npm install --no-save ${PACKAGE}@0.8.0)`;
-
-/** The library's error: `new Error(JSON.stringify(body))` for a body with `detail`. */
-function hubErrorOf(err: unknown): { detail: string } {
-  assert.ok(err instanceof Error, String(err));
-  return JSON.parse(err.message) as { detail: string };
-}
+const api = loadHubClient();
+const skip = api ? false : `${HUB_PACKAGE} is not installed (npm install --no-save ${HUB_PACKAGE}@0.8.0)`;
 
 describe('third-party Hub client (docker-hub-api) against the double', { skip }, () => {
   let srv: TestServer;
   const client = api as DockerHubApi;
-  let original: DockerHubApi['makeRequestParams'];
+  let restore: () => void = () => undefined;
   const seen: string[] = [];
 
   before(async () => {
     srv = await startHubServer();
-    original = client.makeRequestParams;
-    client.makeRequestParams = function (this: DockerHubApi, method, path, data) {
-      const params = original.call(this, method, path, data);
-      if (!params.url.startsWith(`${HUB_ORIGIN}/`)) throw new Error(`unexpected URL ${params.url}`);
-      params.url = srv.url + params.url.slice(HUB_ORIGIN.length);
-      seen.push(`${method.toUpperCase()} ${params.url.slice(srv.url.length)}`);
-      return params;
-    };
-    client.setCacheOptions({ enabled: false });
-    client.setLoginToken(null);
+    restore = pointHubClientAt(client, () => srv.url, seen);
     const image = await seedImage(srv, { layerSize: 400 });
     await seedRepo(srv, 'alice/app', { description: 'the app' });
     await seedTags(srv, 'alice/app', image, [
@@ -84,10 +41,7 @@ describe('third-party Hub client (docker-hub-api) against the double', { skip },
     await seedRepo(srv, 'bobby/hidden', { private: true });
   });
   after(async () => {
-    if (api) {
-      client.makeRequestParams = original;
-      client.setLoginToken(null);
-    }
+    restore();
     await srv?.destroy();
   });
 

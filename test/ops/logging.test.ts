@@ -63,7 +63,7 @@ describe('logs', () => {
     const pushed = await push(srv.url, creds, `${creds.username}/app`, 'latest', [base, child]);
     const pulled = await pull(srv.url, creds, `${creds.username}/app`, 'latest');
     assert.ok(pulled.images[1].layer.equals(child.layer));
-    for (const [name, token] of [['push token', pushed.token], ['pull token', pulled.token]] as const) {
+    for (const [name, token] of [['push token', pushed.token ?? ''], ['pull token', pulled.token ?? '']] as const) {
       const m = /^signature=([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+),/.exec(token);
       assert.ok(m, token);
       secrets.set(name, token);
@@ -92,7 +92,7 @@ describe('logs', () => {
     // A forged token: the pull token with another MAC.
     const mac = secrets.get('pull token mac') as string;
     const forgedMac = randomBytes(Buffer.from(mac, 'base64url').length).toString('base64url');
-    const forged = pulled.token.replace(mac, forgedMac);
+    const forged = (pulled.token ?? '').replace(mac, forgedMac);
     secrets.set('forged token', forged);
     secrets.set('forged mac', forgedMac);
     const forgedRes = await fetch(`${srv.url}/v1/repositories/${creds.username}/app/tags`, { headers: { Authorization: tokenAuth(forged) } });
@@ -112,6 +112,12 @@ describe('logs', () => {
     const withToken = { Authorization: tokenAuth(failingToken) };
     const json = await fetch(`${srv.url}/v1/images/${failing.id}/json`, { method: 'PUT', headers: withToken, body: imageJson(failing) });
     assert.equal(json.status, 200);
+    // The session cookie that request opened, sent back alone (a request it authorizes).
+    const session = (json.headers.get('Set-Cookie') ?? '').split(';')[0];
+    assert.match(session, /^registry_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    secrets.set('session cookie', session.slice('registry_session='.length));
+    const bySession = await fetch(`${srv.url}/v1/repositories/${creds.username}/app/tags`, { headers: { Cookie: session } });
+    assert.equal(bySession.status, 200);
     const tmp = path.join(srv.root, 'tmp');
     await fs.rm(tmp, { recursive: true, force: true });
     await fs.writeFile(tmp, 'not a directory');

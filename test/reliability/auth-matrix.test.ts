@@ -64,8 +64,11 @@ const PRIVATE_READ: Omit<Expect, 'owner'> = {
   'token for another repo': 403,
   'read token for a write': 200,
 };
-/** Images of a private repository: another user is told they do not exist. */
-const IMAGE_READ: Omit<Expect, 'owner'> = { ...PRIVATE_READ, 'other user': 404 };
+/**
+ * Images of a private repository: another user is told they do not exist, and so is a token
+ * of another repository (a token sees only its repository's images).
+ */
+const IMAGE_READ: Omit<Expect, 'owner'> = { ...PRIVATE_READ, 'other user': 404, 'token for another repo': 404 };
 const WRITE: Omit<Expect, 'owner'> = {
   anonymous: 401,
   ...BAD,

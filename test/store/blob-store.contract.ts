@@ -484,12 +484,13 @@ export function blobStoreContract(name: string, factory: BlobStoreFactory): void
 
       async function append(id: string, position: number, bytes: Buffer): Promise<void> {
         const stream = await store.appendUpload(id, position);
+        const closed = new Promise((resolve) => stream.once('close', resolve));
         await new Promise<void>((resolve, reject) => {
           stream.once('error', reject);
           stream.once('finish', resolve);
           stream.end(bytes);
         });
-        await new Promise((resolve) => stream.once('close', resolve));
+        await closed;
       }
 
       it('appends at the given position, survives init(), and is read back whole', async () => {

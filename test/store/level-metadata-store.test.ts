@@ -11,13 +11,14 @@ import { Level } from 'level';
 import { parseImageId, parseRepoName, parseTag } from '../../src/domain/names.js';
 import { SCHEMA_VERSION } from '../../src/store/metadata/keys.js';
 import { LevelMetadataStore } from '../../src/store/metadata/level-metadata-store.js';
-import { makeDelivery, makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId } from './metadata-store.contract.js';
+import { makeDelivery, makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId, type MetadataStoreFactory } from './metadata-store.contract.js';
+import { oauthStoreContract } from './oauth-store.contract.js';
 
 async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'level-metadata-store-'));
 }
 
-metadataStoreContract('LevelMetadataStore', async () => {
+const levelStores: MetadataStoreFactory = async () => {
   const dir = await tempDir();
   const location = path.join(dir, 'db');
   const opened: LevelMetadataStore[] = [];
@@ -35,7 +36,10 @@ metadataStoreContract('LevelMetadataStore', async () => {
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+metadataStoreContract('LevelMetadataStore', levelStores);
+oauthStoreContract('LevelMetadataStore', levelStores);
 
 describe('LevelMetadataStore on disk', () => {
   let dir: string;

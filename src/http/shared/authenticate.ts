@@ -1,16 +1,21 @@
 /**
- * Who is calling: reads `Authorization` once per request (Basic user:password, or an
- * Index token `Token signature=…`) and leaves the principal in ctx.state. Bad credentials
+ * Who is calling: reads `Authorization` once per request (Basic user:password, an Index
+ * token `Token signature=…`, or one of the extra `schemes`: OAuth `Bearer oat_…`) and
+ * leaves the principal in ctx.state. Bad credentials
  * are answered at once (401, or 403 for an inactive account), whatever the route;
- * no credentials make the caller anonymous. The ping routes never look. Password checks
- * are throttled per account and per client address (429 + Retry-After).
+ * no credentials make the caller anonymous, unless a valid session cookie (session.ts)
+ * carries a grant. An `/v1/` request authenticated by Basic or an Index token opens (or
+ * renews) that session. The ping routes never look. Password checks are throttled per
+ * account and per client address (429 + Retry-After).
  */
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import { ANONYMOUS, type Principal } from '../../services/access.js';
+import { OAuthService } from '../../services/oauth.js';
 import type { TokenService } from '../../services/tokens.js';
 import type { UserService } from '../../services/users.js';
 import type { UserRecord } from '../../domain/records.js';
+import { isSecure, sessionApplies, sessionIsSet, type Authenticated, type SessionCookies } from './session.js';
 
 const SKIP = new Set(['/_ping', '/v1/_ping']);
 
@@ -24,13 +29,35 @@ export function actorOf(ctx: Context): string | null {
   return principal.kind === 'anonymous' ? null : principal.user?.name ?? null;
 }
 
-export function authenticate(users: UserService, tokens: TokenService) {
+/** A credential scheme besides Basic and Token (the OAuth face's Bearer tokens, …). */
+export interface AuthScheme {
+  /** Does this scheme read `Authorization: <scheme> <value>` (`scheme` lower-cased)? */
+  accepts(scheme: string, value: string): boolean;
+  /** The principal, or UNAUTHORIZED / INACTIVE_ACCOUNT. */
+  principal(value: string): Promise<Principal>;
+}
+
+export function authenticate(users: UserService, tokens: TokenService, sessions: SessionCookies, schemes: readonly AuthScheme[] = []) {
   return async (ctx: Context, next: Next) => {
+    if (SKIP.has(ctx.path)) return next();
+    const state = ctx.state as { principal?: Principal };
     const header = ctx.get('Authorization');
-    if (header && !SKIP.has(ctx.path)) {
-      (ctx.state as { principal?: Principal }).principal = await resolve(header, users, tokens, ctx.ip);
+    if (header) {
+      const { principal, session } = await resolve(header, users, tokens, ctx.ip, schemes);
+      state.principal = principal;
+      if (session && sessionIsSet(ctx.method, ctx.path)) ctx.res.setHeader('Set-Cookie', sessions.open(session, isSecure(ctx)));
+    } else if (ctx.req.headers.cookie && sessionApplies(ctx.method, ctx.path)) {
+      state.principal = (await sessions.principal(ctx.req.headers.cookie, users)) ?? undefined;
     }
     await next();
+  };
+}
+
+/** OAuth access tokens (`Authorization: Bearer oat_…`): the user, within the token's scopes. */
+export function oauthBearer(oauth: OAuthService): AuthScheme {
+  return {
+    accepts: (scheme, value) => scheme === 'bearer' && OAuthService.isAccessToken(value),
+    principal: async (value) => ({ kind: 'oauth', ...(await oauth.authenticate(value)) }),
   };
 }
 
@@ -54,9 +81,34 @@ export async function basicUser(value: string, users: UserService, address: stri
   return users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), address);
 }
 
-async function resolve(header: string, users: UserService, tokens: TokenService, address: string): Promise<Principal> {
+/** The principal behind an `Authorization` header (see authenticate). */
+export async function resolvePrincipal(
+  header: string,
+  users: UserService,
+  tokens: TokenService,
+  address: string,
+  schemes: readonly AuthScheme[] = [],
+): Promise<Principal> {
+  return (await resolve(header, users, tokens, address, schemes)).principal;
+}
+
+/**
+ * The principal behind an `Authorization` header, and the grant a session cookie may carry
+ * for it (Basic and Index tokens; null for the extra schemes, which never open a session).
+ */
+async function resolve(
+  header: string,
+  users: UserService,
+  tokens: TokenService,
+  address: string,
+  schemes: readonly AuthScheme[],
+): Promise<{ principal: Principal; session: Authenticated | null }> {
   const { scheme, value } = parseAuthorization(header);
-  if (scheme === 'basic') return { kind: 'user', user: await basicUser(value, users, address) };
+  for (const extra of schemes) if (extra.accepts(scheme, value)) return { principal: await extra.principal(value), session: null };
+  if (scheme === 'basic') {
+    const user = await basicUser(value, users, address);
+    return { principal: { kind: 'user', user }, session: { kind: 'user', user } };
+  }
   if (scheme === 'token') {
     const claims = tokens.verify(value);
     let user = null;
@@ -65,7 +117,7 @@ async function resolve(header: string, users: UserService, tokens: TokenService,
       if (!user) throw new RegistryError('UNAUTHORIZED', 'Invalid token');
       if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
     }
-    return { kind: 'token', user, repo: claims.repo, access: claims.access };
+    return { principal: { kind: 'token', user, repo: claims.repo, access: claims.access }, session: { kind: 'token', claims } };
   }
-  throw new RegistryError('UNAUTHORIZED', 'Unsupported authorization scheme (use Basic or Token)');
+  throw new RegistryError('UNAUTHORIZED', `Unsupported authorization scheme (use Basic or Token${schemes.length > 0 ? ', or Bearer with an OAuth access token' : ''})`);
 }

@@ -3,29 +3,54 @@
  * (through `guardUploadBody`). Every request body is watched for idleness
  * (`upload_idle_timeout_seconds`, armed by server.ts with `watchRequestBody`).
  */
-import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished, type Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { invalidInput, RegistryError } from '../../domain/errors.js';
 
-/** Reads a small body as exact bytes (image JSON must be kept byte-exact). */
+/**
+ * Reads a small body as exact bytes (image JSON must be kept byte-exact). Over `limit`, it
+ * stops reading (the rest is left to settleUnreadBody) and fails with PAYLOAD_TOO_LARGE.
+ * The request is never destroyed here, so the answer reaches the client.
+ */
 export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('Content-Length') || NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+  const req = ctx.req;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const settle = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      stop();
+      if (err === null) resolve(Buffer.concat(chunks, total));
+      // A client that goes away (or is cut off for idling) mid-body is an input problem.
+      else reject(isClientAbort(err) ? invalidInput('Request body was interrupted') : err);
+    };
+    const onData = (chunk: Buffer) => {
       total += chunk.length;
-      if (total > limit) throw tooLarge(limit);
+      if (total > limit) {
+        req.pause();
+        settle(tooLarge(limit));
+        return;
+      }
       chunks.push(chunk);
-    }
-  } catch (err) {
-    // A client that goes away (or is cut off for idling) mid-body is an input problem.
-    if (isClientAbort(err)) throw invalidInput('Request body was interrupted');
-    throw err;
+    };
+    const stop = finished(req, { writable: false }, (err) => settle(err ?? null));
+    req.on('data', onData);
+  });
+}
+
+/** The parsed JSON value of `body`, or undefined when it is not UTF-8 JSON. */
+export function jsonValueOf(body: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return undefined;
   }
-  return Buffer.concat(chunks, total);
 }
 
 export function isClientAbort(err: unknown): boolean {
@@ -144,6 +169,35 @@ export function guardUploadBody(req: IncomingMessage): GuardedBody {
   };
 }
 
+// ── early answers ──────────────────────────────────────────────────────────────────
+/**
+ * A body of at most this many bytes (by Content-Length) is read and dropped after an early
+ * answer, so that the connection can serve the client's next request.
+ */
+export const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Called before an answer that did not read the whole request body (a refusal: 401, 403,
+ * 404, 409, 413 …), so that a keep-alive client can send its next request on the same
+ * connection. Left alone, a body a reader started and stopped (a JSON body over the limit)
+ * stays paused in the socket: the next request on that connection is never read, and the
+ * connection is reset once the keep-alive timeout passes.
+ *
+ * - A body of known length up to DRAIN_LIMIT is read and dropped; the connection stays open.
+ * - Any other body (chunked, or longer) is answered with `Connection: close`: the answer
+ *   goes out, and the lingering close (linger.ts) reads and drops what still arrives for a
+ *   while, so the client reads its answer rather than a reset.
+ */
+export function settleUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete || req.destroyed || !hasBody(req)) return;
+  const length = Number(req.headers['content-length']);
+  if (req.headers['transfer-encoding'] === undefined && Number.isFinite(length) && length <= DRAIN_LIMIT) {
+    req.resume();
+    return;
+  }
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+}
+
 function tooLarge(limit: number): RegistryError {
   return new RegistryError('PAYLOAD_TOO_LARGE', `Request body larger than ${limit} bytes`);
 }
@@ -180,4 +234,21 @@ export function jsonBody(limit: number) {
     parse ??= load();
     return (await parse)(ctx, next);
   };
+}
+
+/**
+ * An `application/x-www-form-urlencoded` body (HTML forms, OAuth requests) as its fields,
+ * each given at most once (RFC 6749 §3.1: a repeated parameter is INVALID_INPUT). The body
+ * is read (at most `limit` bytes) whatever its type, so the connection stays usable; null
+ * when it is not a form.
+ */
+export async function readForm(ctx: Context, limit: number): Promise<Record<string, string> | null> {
+  const raw = await readRawBody(ctx, limit);
+  if (!ctx.is('application/x-www-form-urlencoded')) return null;
+  const fields: Record<string, string> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(raw.toString('utf8'))) {
+    if (name in fields) throw invalidInput(`Parameter ${name} is given more than once`);
+    fields[name] = value;
+  }
+  return fields;
 }

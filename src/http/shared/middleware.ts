@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import type { Logger } from '../../logger.js';
+import { settleUnreadBody } from './body.js';
 import { STATUS_BY_CODE } from './error-map.js';
 import { NO_CACHE, sendJson } from './respond.js';
 import type { RequestMetrics } from './metrics-middleware.js';
@@ -22,6 +23,7 @@ export function errorHandler() {
     try {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404 || ctx.status === 405) settleUnreadBody(ctx.req, ctx.res);
         if (ctx.status === 404) sendJson(ctx, 404, { error: 'Not found' });
         else if (ctx.status === 405) sendJson(ctx, 405, { error: 'Method not allowed' });
       }
@@ -55,6 +57,8 @@ export function errorHandler() {
       ctx.remove('Content-Range');
       ctx.remove('ETag');
       for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
+      // The client may still be sending a body nobody will read: keep its connection usable.
+      settleUnreadBody(ctx.req, ctx.res);
       sendJson(ctx, status, { error: message });
     }
   };
@@ -134,7 +138,8 @@ export function requestLog(root: Logger, metrics: RequestMetrics) {
   };
 }
 
-function bodyBytesSent(ctx: Context, state: RequestState): number {
+/** Body bytes of the response actually sent (see requestLog); `state.bytesOut` when a route counted them. */
+export function bodyBytesSent(ctx: Context, state: { bytesOut?: number }): number {
   const res = ctx.res;
   if (ctx.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
   if (state.bytesOut !== undefined) return state.bytesOut;

@@ -2,8 +2,9 @@
  * Sends a byte range of a blob to the response. A blob that is a local file goes out with
  * sendfile(2) when the addon is built (see sendfile.ts): no byte passes through JavaScript.
  *
- * Otherwise it is streamed with a few reusable buffers: read into a buffer, hand it to the
- * socket, and reuse it only once the socket has taken it. A ReadStream allocates a fresh
+ * Otherwise (a blob in memory, a response the test double watches) it is streamed with a
+ * few reusable buffers: read into a buffer, hand it to the socket, and reuse it only once
+ * the socket has taken it. A ReadStream allocates a fresh
  * buffer per chunk instead, and at gigabytes per second that garbage costs more CPU (and
  * RSS) than the copy itself. Buffers come from a small shared pool, so memory stays flat
  * however many downloads run.
@@ -25,6 +26,14 @@ const PER_STREAM = 2;
 /** Up to 8 MiB kept for reuse; emptied after 2 s unused. */
 const pool = new IdlePool<Buffer>(16);
 
+/** Responses whose body must pass through JavaScript (the test double counts and cuts it). */
+const watched = new WeakSet<ServerResponse>();
+
+/** Sends this response's body through `res.write`, never with sendfile (see src/testing/faults.ts). */
+export function watchBody(res: ServerResponse): void {
+  watched.add(res);
+}
+
 function take(): Buffer {
   return pool.take() ?? Buffer.allocUnsafeSlow(CHUNK);
 }
@@ -35,7 +44,7 @@ function take(): Buffer {
  */
 export async function sendBlob(reader: BlobReader, start: number, length: number, res: ServerResponse, sent: { bytesOut?: number }, options: SendOptions): Promise<void> {
   sent.bytesOut = 0;
-  if (options.sendfile && reader.fd !== undefined && (await sendFileBody(res, reader.fd, start, length, options.stallMs, sent))) {
+  if (options.sendfile && reader.fd !== undefined && !watched.has(res) && (await sendFileBody(res, reader.fd, start, length, options.stallMs, sent))) {
     await new Promise<void>((resolve) => res.end(resolve));
     return;
   }

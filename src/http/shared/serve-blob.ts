@@ -16,12 +16,24 @@ export interface ServedBlob {
   size: number;
 }
 
+export interface ServeOptions {
+  send: SendOptions;
+  /**
+   * A presigned URL of the blob, when the blob store hands them out (s3_redirect): a GET is
+   * then redirected (307) and the object store sends the bytes and answers a Range itself.
+   */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
+}
+
+/** How long a redirect's presigned URL stays valid. */
+export const REDIRECT_URL_SECONDS = 600;
+
 /**
  * Answers a GET or HEAD of `blob`; `open` is called only when bytes are to be sent. A range
  * outside the blob is RANGE_NOT_SATISFIABLE (details.size: the face sends `Content-Range:
  * bytes *\/size`). Once the head is out, a failure can only cut the connection.
  */
-export async function serveBlob(ctx: Context, blob: ServedBlob, open: () => Promise<BlobReader>, send: SendOptions): Promise<void> {
+export async function serveBlob(ctx: Context, blob: ServedBlob, open: () => Promise<BlobReader>, options: ServeOptions): Promise<void> {
   const etag = `"${blob.digest}"`;
   const res = ctx.res;
   res.setHeader('Accept-Ranges', 'bytes');
@@ -30,6 +42,13 @@ export async function serveBlob(ctx: Context, blob: ServedBlob, open: () => Prom
   res.setHeader('Content-Type', 'application/octet-stream');
   if (noneMatch(ctx.get('If-None-Match'), etag)) {
     ctx.status = 304;
+    return;
+  }
+  if (options.blobUrl && ctx.method === 'GET') {
+    // The URL expires, so the redirect is never cached.
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Location', await options.blobUrl(blob.digest, REDIRECT_URL_SECONDS));
+    ctx.status = 307;
     return;
   }
   const ifRange = ctx.get('If-Range');
@@ -57,7 +76,7 @@ export async function serveBlob(ctx: Context, blob: ServedBlob, open: () => Prom
   res.statusCode = ctx.status;
   const start = range.kind === 'partial' ? range.range.start : 0;
   try {
-    await sendBlob(reader, start, ctx.length, res, ctx.state as RegistryState, send);
+    await sendBlob(reader, start, ctx.length, res, ctx.state as RegistryState, options.send);
   } catch (err) {
     // Headers may be out already: the only honest answer left is to cut the connection.
     res.destroy();

@@ -1,20 +1,20 @@
 /**
  * Index (Hub) API v1, repository part: push start, image lists, tokens, delete, auth,
  * collaborators, search. The Index tells the client where the registry is
- * (`X-Docker-Endpoints`: configured, or the host the client used) and, when asked with
- * `X-Docker-Token: true`, hands out a token for one repository and one access.
+ * (`X-Docker-Endpoints`: configured, or the host the client used) and hands an
+ * authenticated caller a token for one repository and one access.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
 import { parseUsername, type RepoName } from '../../domain/names.js';
-import { userOf, type AccessService } from '../../services/access.js';
+import type { AccessService } from '../../services/access.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
 import { actorOf, principalOf } from '../shared/authenticate.js';
-import { jsonBody } from '../shared/body.js';
+import { jsonBody, jsonValueOf, readRawBody } from '../shared/body.js';
 import { NO_CACHE, sendJson, sendSharedJson } from '../shared/respond.js';
 import { recordPull } from '../hub/routes.js';
 import type { RepoRoutes } from './repo-routes.js';
@@ -42,20 +42,28 @@ export function addIndexRoutes(router: Router, routes: RepoRoutes, deps: IndexRo
     const host = ctx.get('Host');
     return HOST.test(host) ? host : `${ctx.req.socket.localAddress}:${ctx.req.socket.localPort}`;
   };
-  /** Endpoints, plus a token when the client asked for one. */
+  /**
+   * Endpoints, plus a token for an authenticated caller, whether or not it sent
+   * `X-Docker-Token: true` (docker 1.x asks; clients written against the reference servers
+   * do not, and both references hand one out anyway). Anonymous callers get none.
+   */
   const session = (ctx: Context, name: RepoName, tokenAccess: TokenAccess) => {
     ctx.res.setHeader('X-Docker-Endpoints', endpoints(ctx));
-    if (ctx.get('X-Docker-Token').toLowerCase() !== 'true') return;
-    const token = tokens.issue(userOf(principalOf(ctx))?.name ?? null, name, tokenAccess);
+    const subject = access.tokenSubject(principalOf(ctx));
+    if (!subject) return;
+    const token = tokens.issue(subject.name, name, tokenAccess);
     ctx.res.setHeader('X-Docker-Token', token);
     ctx.res.setHeader('WWW-Authenticate', `Token ${token}`);
   };
 
-  // Push start: creates the repository and records the images the client will push.
-  routes.add('put', '', [json], async (ctx, name) => {
+  // Push start: creates the repository and records the images the client will push. The
+  // body is the image list docker sends; anything that is not a JSON list (`{}`, empty,
+  // `null`, which Quay's clients send) declares nothing: images need not be declared.
+  routes.add('put', '', [], async (ctx, name) => {
     const principal = principalOf(ctx);
     await access.authorizeRepo(principal, name, 'write');
-    await repos.mergeImages(name, ctx.request.body, (ids) => access.authorizeImageList(principal, name, ids));
+    const body = jsonValueOf(await readRawBody(ctx, deps.maxJsonBytes));
+    await repos.mergeImages(name, Array.isArray(body) ? body : [], (ids) => access.authorizeImageList(principal, name, ids));
     session(ctx, name, 'write');
     sendJson(ctx, 200, '');
   });

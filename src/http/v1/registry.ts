@@ -4,13 +4,14 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { isImageId, parseImageId, parseTag } from '../../domain/names.js';
+import { notFound } from '../../domain/errors.js';
+import { isImageId, parseTag, type ImageId, type RepoName } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { RepositoryService } from '../../services/repositories.js';
 import { actorOf, principalOf } from '../shared/authenticate.js';
-import { guardUploadBody, jsonBody, readRawBody } from '../shared/body.js';
+import { guardUploadBody, jsonBody, jsonValueOf, readRawBody } from '../shared/body.js';
 import type { RegistryState } from '../shared/middleware.js';
 import type { SendOptions } from '../shared/send-blob.js';
 import { serveBlob } from '../shared/serve-blob.js';
@@ -27,7 +28,10 @@ export interface RegistryRouteDeps {
   maxJsonBytes: number;
   /** How layers are sent (sendfile or streamed) and when a stalled download is cut off. */
   send: SendOptions;
+  /** s3_redirect: a presigned URL that GETs a blob from the object store. */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
 }
+
 
 /**
  * Adds the Registry API: `/v1/images/…` to `imageRouter` (app.ts matches only those paths
@@ -46,19 +50,27 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   router.get('/_ping', ping);
 
   // ── images ────────────────────────────────────────────────────────────────────────
-  const imageId = (ctx: Context) => parseImageId((ctx.params as { id: string }).id);
+
+  /**
+   * An image written through a repository's write token without being declared joins that
+   * repository's image list once the write succeeded (AccessService.authorizeImage).
+   */
+  const joinRepository = async (home: RepoName | null, id: ImageId) => {
+    if (home) await repos.addToImageList(home, [{ id }]);
+  };
 
   imageRouter.put('/v1/images/:id/json', async (ctx) => {
-    const id = imageId(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const id = imageIdParam(ctx);
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     const body = await readRawBody(ctx, deps.maxJsonBytes);
     await images.putJson(id, body, ctx.get('X-Docker-Checksum') || undefined);
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
   imageRouter.put('/v1/images/:id/layer', async (ctx) => {
-    const id = imageId(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const id = imageIdParam(ctx);
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     // A client that stops sending for upload_idle_timeout_seconds gets 408: the upload is
     // aborted, its temp file removed, the image stays pending (see guardUploadBody).
     const body = guardUploadBody(ctx.req);
@@ -70,20 +82,22 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     } finally {
       body.dispose();
     }
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
   imageRouter.put('/v1/images/:id/checksum', async (ctx) => {
-    const id = imageId(ctx);
-    await access.authorizeImage(principalOf(ctx), id, 'write');
+    const id = imageIdParam(ctx);
+    const home = await access.authorizeImage(principalOf(ctx), id, 'write');
     const payload = ctx.req.headers['x-docker-checksum-payload'];
     const tarsum = ctx.req.headers['x-docker-checksum'];
     await images.putChecksum(id, single(payload), single(tarsum));
+    await joinRepository(home, id);
     sendJson(ctx, 200, true);
   });
 
   imageRouter.get('/v1/images/:id/json', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const view = await images.getJson(id);
     if (view.layerSize !== null) ctx.res.setHeader('X-Docker-Size', String(view.layerSize));
@@ -98,7 +112,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.get('/v1/images/:id/ancestry', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const ancestry = await images.getAncestry(id);
     ctx.res.setHeader('Cache-Control', IMMUTABLE);
@@ -106,10 +120,10 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 
   imageRouter.get('/v1/images/:id/layer', async (ctx) => {
-    const id = imageId(ctx);
+    const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
-    await serveBlob(ctx, layer, () => images.openLayer(layer), deps.send);
+    await serveBlob(ctx, layer, () => images.openLayer(layer), { send: deps.send, blobUrl: deps.blobUrl });
   });
 
   // ── repositories ──────────────────────────────────────────────────────────────────
@@ -134,12 +148,18 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   routes.add('put', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
     await access.authorizeRepo(principalOf(ctx), name, 'write');
-    const body = parseJsonOrUndefined(await readRawBody(ctx, deps.maxJsonBytes));
+    const body = jsonValueOf(await readRawBody(ctx, deps.maxJsonBytes));
     // Tagging links the image into this repository, which makes it readable here: the
     // caller must be allowed to read it where it already lives.
     if (isImageId(body)) await access.authorizeImageList(principalOf(ctx), name, [body]);
     await repos.putTag(name, tag, body, ctx.get('User-Agent'), actorOf(ctx));
     sendJson(ctx, 200, true);
+  });
+  // An empty tag names no tag: 404, as both reference servers answer (no route matches
+  // there), rather than 405 from the tag list's path. Namespaced shape only: with a single
+  // name, `PUT /v1/repositories/x/tags/` is the push start of `x/tags`.
+  router.put('/v1/repositories/:namespace/:repository/tags/', async () => {
+    throw notFound('Tag not found');
   });
   routes.add('delete', '/tags/:tag', [], async (ctx, name) => {
     const tag = tagOf(ctx);
@@ -170,13 +190,15 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
   });
 }
 
-/** The parsed JSON value of `body`, or undefined when it is not UTF-8 JSON. */
-function parseJsonOrUndefined(body: Buffer): unknown {
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
-  } catch {
-    return undefined;
-  }
+/**
+ * The `:id` of a `/v1/images/:id/…` path. An id that is not 16–64 lowercase hex cannot
+ * exist, so it is not found (404, as the reference server answers `Invalid image ID`); it
+ * never reaches a key or a path.
+ */
+export function imageIdParam(ctx: Context): ImageId {
+  const id = (ctx.params as { id: string }).id;
+  if (!isImageId(id)) throw notFound('Invalid image ID');
+  return id;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

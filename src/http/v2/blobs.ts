@@ -23,7 +23,7 @@ export function addBlobRoutes(routes: V2Routes, deps: V2Deps): void {
     await authorizeV2(ctx, access, name, rawName, 'read');
     const blob = await blobs.stat(name, parseDigest(ref));
     ctx.res.setHeader('Docker-Content-Digest', blob.digest);
-    await serveBlob(ctx, blob, () => blobs.open(blob), deps.send);
+    await serveBlob(ctx, blob, () => blobs.open(blob), { send: deps.send, blobUrl: deps.blobUrl });
   });
 
   routes.add('blobs/:digest', 'DELETE', async (ctx, { name, rawName, ref }) => {

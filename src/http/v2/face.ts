@@ -43,6 +43,8 @@ export interface V2Deps {
   manifests: ManifestService;
   pulls: PullRecorder;
   send: SendOptions;
+  /** Presigned blob URLs (s3_redirect): blob GETs are redirected to the object store. */
+  blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
   maxManifestBytes: number;
 }
 

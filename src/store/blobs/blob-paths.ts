@@ -22,15 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { invalidInput } from '../../domain/errors.js';
-
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
-/** Upload session ids: what BlobIngest makes (UUIDs), nothing that could be a path. */
-const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
-
-export function isUploadId(value: unknown): value is string {
-  return typeof value === 'string' && UPLOAD_ID.test(value);
-}
+import { assertUploadId, digestHex } from './blob-store.js';
 
 export class BlobPaths {
   readonly root: string;
@@ -49,15 +41,13 @@ export class BlobPaths {
 
   /** The file of a resumable upload; the id is validated here, before it can become a path. */
   upload(id: string): string {
-    if (!isUploadId(id)) throw invalidInput(`Invalid upload id: ${JSON.stringify(String(id)).slice(0, 80)}`);
+    assertUploadId(id);
     return path.join(this.uploads, id);
   }
 
   /** The path of a blob; the digest is validated here, before it can become a path. */
   blob(digest: string): string {
-    const m = typeof digest === 'string' ? DIGEST.exec(digest) : null;
-    if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(String(digest)).slice(0, 80)}`);
-    const hex = m[1];
+    const hex = digestHex(digest);
     return path.join(this.blobs, hex.slice(0, 2), hex);
   }
 

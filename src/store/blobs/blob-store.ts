@@ -4,12 +4,48 @@
  * test/store/blob-store.contract.ts is the behaviour every implementation must pass.
  */
 import type { Readable, Writable } from 'node:stream';
+import { invalidInput } from '../../domain/errors.js';
+
+const DIGEST = /^sha256:([a-f0-9]{64})$/;
+
+/**
+ * The hex part of a blob digest; INVALID_INPUT for anything but `sha256:<64 lowercase hex>`.
+ * Every implementation checks digests with this before they reach a path, key or request.
+ */
+export function digestHex(digest: string): string {
+  const m = typeof digest === 'string' ? DIGEST.exec(digest) : null;
+  if (!m) throw invalidInput(`Invalid blob digest: ${JSON.stringify(String(digest)).slice(0, 80)}`);
+  return m[1];
+}
+
+/** Upload session ids: what BlobIngest makes (UUIDs), nothing that could be a path or a key. */
+const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
+
+export function isUploadId(value: unknown): value is string {
+  return typeof value === 'string' && UPLOAD_ID.test(value);
+}
+
+/** INVALID_INPUT unless `id` is an upload session id; every implementation checks with this. */
+export function assertUploadId(id: string): void {
+  if (!isUploadId(id)) throw invalidInput(`Invalid upload id: ${JSON.stringify(String(id)).slice(0, 80)}`);
+}
 
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
   /** Last byte, inclusive. */
   end: number;
+}
+
+/**
+ * INVALID_INPUT unless `range` has whole, non-negative offsets with start <= end (an `end`
+ * past the last byte is fine: reads stop at the last byte).
+ */
+export function assertRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end >= start)) {
+    throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
+  }
 }
 
 export interface BlobInfo {

@@ -6,9 +6,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { invalidInput, notFound } from '../../domain/errors.js';
-import { BlobPaths, isUploadId } from './blob-paths.js';
+import { BlobPaths } from './blob-paths.js';
 import { DurableFileWriter } from './durable-file.js';
-import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+import { assertRange, isUploadId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
@@ -148,9 +148,7 @@ export class FsBlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const file = this.paths.blob(digest);
-    if (range && !isValidRange(range)) {
-      throw invalidInput(`Invalid byte range: ${JSON.stringify(range)}`);
-    }
+    if (range) assertRange(range);
     const handle = await openForReading(file, 'Blob not found');
     // Once open, the bytes stay readable even if the blob is deleted meanwhile.
     try {
@@ -198,11 +196,6 @@ export class FsBlobStore implements BlobStore {
       }
     }
   }
-}
-
-/** Whole, non-negative, ordered offsets (an `end` past the last byte is fine: reads stop at EOF). */
-function isValidRange(range: ByteRange): boolean {
-  return Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start;
 }
 
 async function syncDir(dir: string): Promise<void> {

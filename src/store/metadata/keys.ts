@@ -24,6 +24,14 @@
  *                                         repository (the Docker Hub API double's pull_count)
  *   tagpull!<ns>/<repo>!<tag>             string: ISO time the tag was last pulled (Hub double)
  *   tagpush!<ns>/<repo>!<tag>             string: the user who last pushed the tag (Hub double)
+ *   oauthclient!<client id>               OAuthClientRecord: name, hashed secret, redirect URIs
+ *   oauthcode!<sha256 of code>            OAuthCodeRecord: an authorization code (kept after use,
+ *                                         marked used, so that a reuse is recognised)
+ *   oauthgrant!<user>!<grant id>          OAuthGrantRecord: one authorization of a client by a user
+ *   oauthtoken!<sha256 of token>          OAuthTokenRecord: an access or refresh token
+ *   oauthgt!<grant id>!<sha256 of token>  true: the tokens of a grant (revoking it deletes them)
+ *
+ * OAuth ids and hashes are lowercase hex; user names are [a-z0-9_].
  *
  *   Registry API v2 (<name> is the full name: `ns/repo`, or deeper `a/b/c`; digests are
  *   `sha256:<hex>`, validated before they get here):
@@ -72,6 +80,11 @@ export const keys = {
   upload: (id: string) => `upload!${id}`,
   layerFacts: (digest: string) => `layer!${digest}`,
   imageManifest: (id: ImageId, flavor: string) => `v1man!${id}!${flavor}`,
+  oauthClient: (id: string) => `oauthclient!${id}`,
+  oauthCode: (hash: string) => `oauthcode!${hash}`,
+  oauthGrant: (user: string, id: string) => `oauthgrant!${user}!${id}`,
+  oauthToken: (hash: string) => `oauthtoken!${hash}`,
+  oauthGrantToken: (grantId: string, hash: string) => `oauthgt!${grantId}!${hash}`,
 };
 
 export interface KeyRange {
@@ -103,6 +116,11 @@ export const ranges = {
   blobLinks: (name: RepoName) => prefixRange(`repoblob!${name.full}!`),
   uploads: () => prefixRange('upload!'),
   imageManifests: () => prefixRange('v1man!'),
+  oauthClients: () => prefixRange('oauthclient!'),
+  oauthGrants: (user: string) => prefixRange(`oauthgrant!${user}!`),
+  oauthGrantTokens: (grantId: string) => prefixRange(`oauthgt!${grantId}!`),
+  oauthCodes: () => prefixRange('oauthcode!'),
+  oauthTokens: () => prefixRange('oauthtoken!'),
 };
 
 /** The last `!`-separated part of a key (a tag or an image id in the ranges above). */

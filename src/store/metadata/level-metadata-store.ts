@@ -10,6 +10,10 @@ import type {
   ImageRecord,
   LayerFacts,
   ManifestLink,
+  OAuthClientRecord,
+  OAuthCodeRecord,
+  OAuthGrantRecord,
+  OAuthTokenRecord,
   RepoImageEntry,
   RepoRecord,
   TagRecord,
@@ -525,6 +529,135 @@ export class LevelMetadataStore implements MetadataStore {
     const out: Array<[string, T]> = [];
     for await (const [key, value] of this.db.iterator(range)) out.push([lastPart(key), value as T]);
     return out;
+  }
+
+  // ── OAuth 2 ───────────────────────────────────────────────────────────────────────
+  // Check-and-set sequences run in the queue of their grant (or code), like the image
+  // lists: ids are hex, so `oauth…:` keys never meet a repository name.
+
+  getOAuthClient(id: string): Promise<OAuthClientRecord | null> {
+    return this.get<OAuthClientRecord>(keys.oauthClient(id));
+  }
+
+  async putOAuthClient(client: OAuthClientRecord): Promise<void> {
+    await this.db.put(keys.oauthClient(client.id), client);
+  }
+
+  async deleteOAuthClient(id: string): Promise<boolean> {
+    return this.queue.run(`oauthclient:${id}`, async () => {
+      if ((await this.db.get(keys.oauthClient(id))) === undefined) return false;
+      await this.db.del(keys.oauthClient(id));
+      return true;
+    });
+  }
+
+  async *listOAuthClients(): AsyncIterable<OAuthClientRecord> {
+    for await (const value of this.db.values(ranges.oauthClients())) yield value as OAuthClientRecord;
+  }
+
+  async putOAuthCode(code: OAuthCodeRecord): Promise<void> {
+    await this.db.put(keys.oauthCode(code.hash), code);
+  }
+
+  getOAuthCode(hash: string): Promise<OAuthCodeRecord | null> {
+    return this.get<OAuthCodeRecord>(keys.oauthCode(hash));
+  }
+
+  useOAuthCode(hash: string, at: string): Promise<OAuthCodeRecord | null> {
+    return this.queue.run(`oauthcode:${hash}`, async () => {
+      const code = await this.get<OAuthCodeRecord>(keys.oauthCode(hash));
+      if (code && code.usedAt === null) await this.db.put(keys.oauthCode(hash), { ...code, usedAt: at });
+      return code;
+    });
+  }
+
+  getOAuthGrant(user: string, id: string): Promise<OAuthGrantRecord | null> {
+    return this.get<OAuthGrantRecord>(keys.oauthGrant(user, id));
+  }
+
+  async *listOAuthGrants(user: string): AsyncIterable<OAuthGrantRecord> {
+    for await (const value of this.db.values(ranges.oauthGrants(user))) yield value as OAuthGrantRecord;
+  }
+
+  issueOAuthTokens(grant: OAuthGrantRecord, tokens: OAuthTokenRecord[]): Promise<boolean> {
+    return this.queue.run(`oauthgrant:${grant.id}`, async () => {
+      const existing = await this.get<OAuthGrantRecord>(keys.oauthGrant(grant.user, grant.id));
+      if (existing?.revokedAt) return false;
+      const ops: Op[] = [{ type: 'put', key: keys.oauthGrant(grant.user, grant.id), value: grant }];
+      for (const token of tokens) {
+        ops.push(
+          { type: 'put', key: keys.oauthToken(token.hash), value: token },
+          { type: 'put', key: keys.oauthGrantToken(grant.id, token.hash), value: true },
+        );
+      }
+      await this.batch(ops);
+      return true;
+    });
+  }
+
+  getOAuthToken(hash: string): Promise<OAuthTokenRecord | null> {
+    return this.get<OAuthTokenRecord>(keys.oauthToken(hash));
+  }
+
+  /** Runs `fn` on a token inside its grant's queue (false when the token is unknown). */
+  private async withOAuthToken(hash: string, fn: (token: OAuthTokenRecord) => Promise<boolean>): Promise<boolean> {
+    const token = await this.getOAuthToken(hash);
+    if (!token) return false;
+    return this.queue.run(`oauthgrant:${token.grantId}`, async () => {
+      const current = await this.getOAuthToken(hash);
+      return current ? fn(current) : false;
+    });
+  }
+
+  rotateOAuthToken(hash: string, at: string): Promise<boolean> {
+    return this.withOAuthToken(hash, async (token) => {
+      if (token.kind !== 'refresh' || token.rotatedAt) return false;
+      await this.db.put(keys.oauthToken(hash), { ...token, rotatedAt: at });
+      return true;
+    });
+  }
+
+  deleteOAuthToken(hash: string): Promise<boolean> {
+    return this.withOAuthToken(hash, async (token) => {
+      await this.batch([
+        { type: 'del', key: keys.oauthToken(hash) },
+        { type: 'del', key: keys.oauthGrantToken(token.grantId, hash) },
+      ]);
+      return true;
+    });
+  }
+
+  revokeOAuthGrant(ref: Pick<OAuthGrantRecord, 'id' | 'user' | 'clientId'>, at: string): Promise<boolean> {
+    const { id, user } = ref;
+    return this.queue.run(`oauthgrant:${id}`, async () => {
+      const grant = await this.get<OAuthGrantRecord>(keys.oauthGrant(user, id));
+      if (grant?.revokedAt) return false;
+      const revoked: OAuthGrantRecord = grant ? { ...grant, revokedAt: at } : { id, user, clientId: ref.clientId, scopes: [], createdAt: at, revokedAt: at };
+      const ops: Op[] = [{ type: 'put', key: keys.oauthGrant(user, id), value: revoked }];
+      for await (const key of this.db.keys(ranges.oauthGrantTokens(id))) {
+        ops.push({ type: 'del', key }, { type: 'del', key: keys.oauthToken(lastPart(key)) });
+      }
+      await this.batch(ops);
+      return grant !== null;
+    });
+  }
+
+  async pruneOAuth(before: string): Promise<number> {
+    const ops: Op[] = [];
+    let pruned = 0;
+    for await (const [key, value] of this.db.iterator(ranges.oauthCodes())) {
+      if ((value as OAuthCodeRecord).expiresAt >= before) continue;
+      ops.push({ type: 'del', key });
+      pruned += 1;
+    }
+    for await (const [key, value] of this.db.iterator(ranges.oauthTokens())) {
+      const token = value as OAuthTokenRecord;
+      if (token.expiresAt >= before) continue;
+      ops.push({ type: 'del', key }, { type: 'del', key: keys.oauthGrantToken(token.grantId, token.hash) });
+      pruned += 1;
+    }
+    if (ops.length > 0) await this.batch(ops);
+    return pruned;
   }
 }
 

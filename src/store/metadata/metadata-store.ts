@@ -9,6 +9,10 @@ import type {
   ImageRecord,
   LayerFacts,
   ManifestLink,
+  OAuthClientRecord,
+  OAuthCodeRecord,
+  OAuthGrantRecord,
+  OAuthTokenRecord,
   RepoImageEntry,
   RepoRecord,
   TagRecord,
@@ -72,7 +76,7 @@ export interface RegistryV2Metadata {
   deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void>;
 }
 
-export interface MetadataStore extends RegistryV2Metadata {
+export interface MetadataStore extends OAuthStore, RegistryV2Metadata {
   open(): Promise<void>;
   close(): Promise<void>;
   /** Cheap liveness check (a read). */
@@ -181,4 +185,59 @@ export interface RepoPullStats {
   count: number;
   /** ISO time of the last pull. */
   lastPulledAt: string | null;
+}
+
+/**
+ * OAuth 2 clients, authorization codes, grants and tokens (src/services/oauth.ts). Codes
+ * and tokens are addressed by the SHA-256 of their value; the store never sees a secret.
+ * The check-and-set methods (useOAuthCode, rotateOAuthToken, issueOAuthTokens,
+ * revokeOAuthGrant) are atomic against each other: two exchanges of one code, two
+ * refreshes with one refresh token, or a refresh racing a revocation have one winner.
+ * test/store/oauth-store.contract.ts is the behaviour every implementation must pass.
+ */
+export interface OAuthStore {
+  getOAuthClient(id: string): Promise<OAuthClientRecord | null>;
+  putOAuthClient(client: OAuthClientRecord): Promise<void>;
+  /** False when there was no such client. Its grants and tokens stay (and stop working). */
+  deleteOAuthClient(id: string): Promise<boolean>;
+  /** Every client, by id. */
+  listOAuthClients(): AsyncIterable<OAuthClientRecord>;
+
+  putOAuthCode(code: OAuthCodeRecord): Promise<void>;
+  getOAuthCode(hash: string): Promise<OAuthCodeRecord | null>;
+  /**
+   * Marks a code used at `at` (ISO time). Returns the record as it was before: `usedAt`
+   * null means this call used it; set means it had been used already (nothing changed).
+   * Null for an unknown code.
+   */
+  useOAuthCode(hash: string, at: string): Promise<OAuthCodeRecord | null>;
+
+  getOAuthGrant(user: string, id: string): Promise<OAuthGrantRecord | null>;
+  /** The grants of one user (revoked ones included), by grant id. */
+  listOAuthGrants(user: string): AsyncIterable<OAuthGrantRecord>;
+  /**
+   * Writes `grant` and `tokens` (of that grant) atomically. False, and nothing written,
+   * when the grant exists and is revoked: a revoked grant never gets tokens again.
+   */
+  issueOAuthTokens(grant: OAuthGrantRecord, tokens: OAuthTokenRecord[]): Promise<boolean>;
+  getOAuthToken(hash: string): Promise<OAuthTokenRecord | null>;
+  /**
+   * Marks a live refresh token rotated at `at` (it is kept, so that a reuse can be
+   * recognised). False when it is unknown or was rotated already.
+   */
+  rotateOAuthToken(hash: string, at: string): Promise<boolean>;
+  /** Deletes one token; false when it was not there. */
+  deleteOAuthToken(hash: string): Promise<boolean>;
+  /**
+   * Marks a grant revoked at `at` and deletes all its tokens, atomically; true when this
+   * call revoked it. An unknown grant is written as revoked (scopes empty), so that tokens
+   * a code exchange still in flight would give it are refused: false, as for a grant that
+   * was revoked already.
+   */
+  revokeOAuthGrant(grant: Pick<OAuthGrantRecord, 'id' | 'user' | 'clientId'>, at: string): Promise<boolean>;
+  /**
+   * Deletes codes and tokens that expired before `before` (ISO time); returns how many.
+   * Grants stay (revoked ones as tombstones, live ones until the user revokes them).
+   */
+  pruneOAuth(before: string): Promise<number>;
 }
