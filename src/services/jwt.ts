@@ -3,8 +3,8 @@
  *
  *   base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(header "." payload))
  *
- * `HmacJwt` signs and checks any claims under a key derived from the storage root's secret
- * and a label, so tokens of one kind can never pass for another (Hub tokens here, Registry
+ * `HmacJwt` signs and checks any claims under one key of the key ring (keyring.ts: a key per
+ * label, derived from the token secret), so tokens of one kind can never pass for another (Hub tokens here, Registry
  * API v2 bearer tokens in registry-tokens.ts). The rest of this file is the Docker Hub API
  * double's tokens:
  *
@@ -20,6 +20,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import type { UserRecord } from '../domain/records.js';
+import { KeyRing } from './keyring.js';
 
 export type JwtKind = 'access' | 'refresh';
 
@@ -46,13 +47,9 @@ const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toStrin
 const PART = /^[A-Za-z0-9_-]+$/;
 const KEY_LABEL = 'docker-hub-api-double/jwt/v1';
 
-/** HS256 signing and checking of any JSON claims, under a key derived from `secret` and `label`. */
+/** HS256 signing and checking of any JSON claims, under one key of the key ring. */
 export class HmacJwt {
-  private readonly key: Buffer;
-
-  constructor(secret: Buffer, label: string) {
-    this.key = createHmac('sha256', secret).update(label).digest();
-  }
+  constructor(private readonly key: Buffer) {}
 
   sign(claims: object): string {
     const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
@@ -90,7 +87,7 @@ export class JwtService {
     private readonly refreshTtlSeconds: number = 30 * 24 * 3600,
     private readonly now: () => number = () => Date.now(),
   ) {
-    this.signer = new HmacJwt(secret, KEY_LABEL);
+    this.signer = new HmacJwt(new KeyRing(secret).key(KEY_LABEL));
   }
 
   issue(user: JwtSubject, kind: JwtKind = 'access'): string {

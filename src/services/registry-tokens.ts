@@ -8,7 +8,7 @@
  *        issued_at[, refresh_token]}
  *   then every request: Authorization: Bearer <token>
  *
- * The token is an HS256 JWT under a key of its own (HmacJwt, label below):
+ * The token is an HS256 JWT under a key of its own from the key ring (label below):
  * {iss, sub, aud, iat, nbf, exp, jti, access: [{type: "repository", name, actions}], pv}.
  * It grants what access.ts allows the user at issue time; the user must still be active,
  * with the same password, and still hold the rights when it is used. Refresh tokens are
@@ -21,6 +21,7 @@ import { isV2Name, parseV2Name } from '../domain/names.js';
 import type { UserRecord } from '../domain/records.js';
 import type { AccessService, Principal, V2Action } from './access.js';
 import { HmacJwt, type JwtService } from './jwt.js';
+import type { KeyRing } from './keyring.js';
 import type { UserService } from './users.js';
 
 const KEY_LABEL = 'registry-v2/bearer/v1';
@@ -55,7 +56,7 @@ export class RegistryTokenService {
   private readonly signer: HmacJwt;
 
   constructor(
-    secret: Buffer,
+    keyRing: KeyRing,
     readonly service: string,
     private readonly ttlSeconds: number,
     private readonly access: AccessService,
@@ -63,7 +64,7 @@ export class RegistryTokenService {
     private readonly refresh: JwtService,
     private readonly now: () => number = () => Date.now(),
   ) {
-    this.signer = new HmacJwt(secret, KEY_LABEL);
+    this.signer = new HmacJwt(keyRing.key(KEY_LABEL));
   }
 
   /** The realm's answer: a token granting, of what was asked, what the user may do. */

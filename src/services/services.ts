@@ -241,7 +241,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const uploads = new UploadService(meta, ingest, blobService);
   const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
   const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
-  const registryTokens = new RegistryTokenService(secret, config.token_service, config.token_ttl_seconds, access, users, jwt);
+  const registryTokens = new RegistryTokenService(keyRing, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
     meta,

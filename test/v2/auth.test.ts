@@ -165,11 +165,12 @@ describe('Registry API v2: authentication and authorization', () => {
     const services = srv.running.services;
     const { TokenService } = await import('../../src/services/tokens.js');
     const { JwtService } = await import('../../src/services/jwt.js');
+    const { KeyRing } = await import('../../src/services/keyring.js');
     const secret = TokenService.loadSecret(srv.root);
     const user = await services.users.get('dave');
-    const old = new RegistryTokenService(secret, 'registry', 60, services.access, services.users, new JwtService(secret, 60), () => Date.now() - 3600_000);
+    const old = new RegistryTokenService(new KeyRing(secret), 'registry', 60, services.access, services.users, new JwtService(secret, 60), () => Date.now() - 3600_000);
     assert.equal((await get((await old.issue({ user, service: 'registry', scopes: ['repository:dave/app:pull'], offline: false })).token)).status, 401, 'expired');
-    const other = new RegistryTokenService(secret, 'elsewhere', 60, services.access, services.users, new JwtService(secret, 60));
+    const other = new RegistryTokenService(new KeyRing(secret), 'elsewhere', 60, services.access, services.users, new JwtService(secret, 60));
     assert.equal((await get((await other.issue({ user, service: 'elsewhere', scopes: ['repository:dave/app:pull'], offline: false })).token)).status, 401, 'another service');
     const hubToken = services.hub ? (await services.hub.login({ username: 'dave', password: dave.password }, false)).token : '';
     assert.equal((await get(hubToken)).status, 401, 'a Hub token is no registry token');
