@@ -328,17 +328,32 @@ export class S3BlobStore implements BlobStore {
 
   async appendUpload(id: string, position: number): Promise<Writable> {
     if (!Number.isSafeInteger(position) || position < 0) throw invalidInput(`Invalid upload position: ${position}`);
-    // Cut at `position`: an append that never was acknowledged is dropped.
-    for (const key of (await this.sessionParts(id)).all) {
+    // Cut at `position`: an append that never was acknowledged is dropped. (Appends end on
+    // object boundaries; an object that spans `position` is rewritten shorter.)
+    const { parts, all } = await this.sessionParts(id);
+    for (const key of all) {
       const part = s3Keys.sessionPartOf(key);
       if (part && part.start >= position) await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
     }
+    const spanning = parts.find((p) => p.start < position && position < p.start + p.size);
+    if (spanning) await this.truncateObject(spanning.key, position - spanning.start);
     const stream = new MultipartUploadStream(this, s3Keys.sessionPart(id, position), this.partSize);
     // Given up before it completed: no object, and no multipart upload left behind.
     stream.once('close', () => {
       if (!stream.completed) stream.discard().catch(() => {});
     });
     return stream;
+  }
+
+  /** Rewrites `key` with its first `length` bytes (a PUT replaces an object whole, atomically). */
+  private async truncateObject(key: string, length: number): Promise<void> {
+    const object = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${length - 1}` })));
+    const stream = new MultipartUploadStream(this, key, this.partSize);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      stream.once('finish', resolve);
+      (object.Body as Readable).once('error', reject).pipe(stream);
+    });
   }
 
   async statUpload(id: string): Promise<BlobInfo | null> {
