@@ -99,7 +99,9 @@ describe('PostgresLocks across nodes', () => {
     await admin.connect();
     try {
       await admin.query(
-        `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted
+        // objsubid 1: single-bigint keys (the Locks'), not the two-int4 migration lock that a
+        // store opening in a parallel test file may hold in the same database.
+        `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
            AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       );
     } finally {

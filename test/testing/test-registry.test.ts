@@ -275,7 +275,7 @@ describe('createTestRegistry on the disk stores', { timeout: 60_000 }, () => {
       assert.equal((await fetch(`${reg.url}/v1/repositories/alice/disk/tags`)).status, 200);
       await reg.reset();
       assert.equal((await fetch(`${reg.url}/v1/repositories/alice/disk/tags`)).status, 404);
-      assert.deepEqual((await fs.readdir(root)).sort(), ['blobs', 'db', 'not-ours.txt', 'secret', 'tmp']);
+      assert.deepEqual((await fs.readdir(root)).sort(), ['blobs', 'db', 'not-ours.txt', 'secret', 'tmp', 'uploads']);
       assert.deepEqual(await fs.readdir(path.join(root, 'blobs', 'sha256')), []);
     } finally {
       await reg.close();
