@@ -1,13 +1,15 @@
 /**
  * npm run bench: builds nothing itself (the npm script builds first), starts the built
  * server as a plain process on a scratch storage root (standalone, so the harness needs
- * no credentials), runs ../shared/bench/run.sh against it with --pid, writes the report to
- * bench-results/<timestamp>/report.md (git-ignored) and stops the server.
+ * no credentials), runs ../shared/bench/run.sh against it with --pid, --disk-dir (the
+ * storage root: dd measures the same disk) and --subject-protocol both (v1 and v2 rows),
+ * writes the report to bench-results/<timestamp>/report.md (git-ignored) and stops the
+ * server.
  *
- *   npm run bench                      # 64M,1G; concurrency 1,8; 3 rounds
- *   npm run bench -- --sizes 64M --reps 1
+ *   npm run bench                      # 64M,1G; concurrency 1,8; 3 rounds; v1 and v2
+ *   npm run bench -- --sizes 64M --reps 1 --subject-protocol v2
  *
- * Extra arguments go to run.sh as they are.
+ * Extra arguments go to run.sh as they are (a flag given there replaces the default).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,9 +17,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO as repo, spawnBuiltServer } from './built-server.js';
 
-const harness = path.resolve(repo, '..', 'shared', 'bench', 'run.sh');
-if (!fs.existsSync(harness)) {
-  console.error(`bench: ${harness} not found (the shared/ folder must sit beside the repository)`);
+// The shared/ folder sits beside the repository (or beside the folder of its worktrees).
+const candidates = [path.resolve(repo, '..', 'shared', 'bench', 'run.sh'), path.resolve(repo, '..', '..', 'shared', 'bench', 'run.sh')];
+const harness = candidates.find((file) => fs.existsSync(file));
+if (!harness) {
+  console.error(`bench: ${candidates[0]} not found (the shared/ folder must sit beside the repository)`);
   process.exit(2);
 }
 const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-bench-'));
@@ -51,7 +55,11 @@ const url = await new Promise<string>((resolve, reject) => {
 });
 
 const args = process.argv.slice(2);
-const defaults = args.includes('--sizes') ? [] : ['--sizes', '64M,1G', '--concurrency', '1,8'];
+const defaults = [
+  ...(args.includes('--sizes') ? [] : ['--sizes', '64M,1G', '--concurrency', '1,8']),
+  ...(args.includes('--subject-protocol') ? [] : ['--subject-protocol', 'both']),
+  ...(args.includes('--disk-dir') ? [] : ['--disk-dir', storage]),
+];
 const result = spawnSync('bash', [harness, url, '--pid', String(server.pid), ...defaults, ...args, '--out', path.join(outDir, 'report.md')], {
   stdio: 'inherit',
 });

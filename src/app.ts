@@ -5,20 +5,21 @@
 import Router from '@koa/router';
 import Koa, { type Context, type Middleware } from 'koa';
 import type { Config } from './config/schema.js';
-import { authenticate, oauthBearer } from './http/authenticate.js';
-import { SessionCookies } from './http/session.js';
-import { requestMetrics } from './http/metrics-middleware.js';
-import { dockerHeaders, errorHandler, requestLog } from './http/middleware.js';
+import { authenticate, oauthBearer } from './http/shared/authenticate.js';
+import { SessionCookies } from './http/shared/session.js';
+import { requestMetrics } from './http/shared/metrics-middleware.js';
+import { dockerHeaders, errorHandler, requestLog } from './http/shared/middleware.js';
 import { OAUTH_PREFIX, oauthRoutes } from './http/oauth/routes.js';
-import { addOpsRoutes } from './http/routes/ops.js';
-import { addAdminRoutes } from './http/routes/admin.js';
-import { hubRoutes } from './http/routes/hub.js';
-import { addIndexRoutes } from './http/routes/index-api.js';
-import { addRegistryRoutes } from './http/routes/registry.js';
-import { RepoRoutes } from './http/routes/repo-routes.js';
-import { addUserRoutes } from './http/routes/users.js';
+import { addOpsRoutes } from './http/v1/ops.js';
+import { addAdminRoutes } from './http/v1/admin.js';
+import { hubRoutes } from './http/hub/routes.js';
+import { addIndexRoutes } from './http/v1/index-api.js';
+import { addRegistryRoutes } from './http/v1/registry.js';
+import { RepoRoutes } from './http/v1/repo-routes.js';
+import { addUserRoutes } from './http/v1/users.js';
+import { v2Face } from './http/v2/face.js';
 import { uiRoutes } from './http/ui/routes.js';
-import { WebSessions } from './http/web-session.js';
+import { WebSessions } from './http/shared/web-session.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services/services.js';
 import { VERSION } from './version.js';
@@ -33,6 +34,10 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, services } = deps;
+  // sendfile(2) writes plain bytes to the socket: never under TLS.
+  const send = { sendfile: config.layer_sendfile && !config.tls_certificate, stallMs: config.download_stall_timeout_seconds * 1000 };
+  // With s3_redirect, blob and layer GETs are redirected to presigned URLs of the object store.
+  const blobUrl = config.s3_redirect ? services.blobUrl : undefined;
   const app = new Koa();
   app.proxy = false;
   // Errors are answered by errorHandler; Koa's own handler would only print to stderr.
@@ -52,8 +57,8 @@ export function createApp(deps: AppDeps): Koa {
     ...common,
     images: services.images,
     repos: services.repos,
-    send: { sendfile: config.layer_sendfile, stallMs: config.download_stall_timeout_seconds * 1000 },
-    ...(config.s3_redirect && services.blobUrl ? { blobUrl: services.blobUrl } : {}),
+    send,
+    ...(blobUrl ? { blobUrl } : {}),
   });
   addIndexRoutes(router, repoRoutes, {
     ...common,
@@ -69,6 +74,7 @@ export function createApp(deps: AppDeps): Koa {
     gc: services.gc,
     fsck: services.fsck,
     gcGraceMs: config.gc_grace_seconds * 1000,
+    uploadExpiryMs: config.upload_expiry_seconds * 1000,
     users: services.users,
     oauth: services.oauth,
     maxJsonBytes: config.max_json_bytes,
@@ -94,9 +100,24 @@ export function createApp(deps: AppDeps): Koa {
   }
   // The ops and Hub routers only see their own paths: a registry request does not pay for
   // matching them (each router matches every route and reads Host on every request).
-  app.use(onlyUnder((path) => !path.startsWith('/v1/'), ops.routes()));
-  // The Docker Hub API double reads its own credentials (JWT/Bearer), so it comes before authenticate.
-  app.use(onlyUnder((path) => path.startsWith('/v2/'), hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
+  app.use(onlyUnder((path) => !path.startsWith('/v1/') && !path.startsWith('/v2/'), ops.routes()));
+  // The Docker Hub API double and the Registry API v2 read their own credentials (JWT,
+  // Bearer), so they come before authenticate; each answers every path given to it.
+  app.use(onlyUnder(isHubPath, hubRoutes({ hub: services.hub, users: services.users, maxJsonBytes: config.max_json_bytes })));
+  app.use(
+    onlyUnder((path) => path === '/v2' || path.startsWith('/v2/'), v2Face({
+      access: services.access,
+      users: services.users,
+      tokens: services.registryTokens,
+      blobs: services.blobService,
+      uploads: services.uploads,
+      manifests: services.manifests,
+      pulls: services.hub,
+      send,
+      ...(blobUrl ? { blobUrl } : {}),
+      maxManifestBytes: config.max_manifest_bytes,
+    })),
+  );
   // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.
   app.use(
     onlyUnder(
@@ -120,6 +141,21 @@ export function createApp(deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+/** Paths of the Docker Hub API double: its own routes, and what else lies under its prefixes. */
+const HUB_PREFIX = /^\/v2\/(?:users|user|repositories)(?:\/|$)/;
+const HUB_ROUTE = /^\/v2\/(?:users\/login|users\/[^/]+(?:\/repositories)?|user(?:\/orgs)?|repositories(?:\/[^/]+(?:\/[^/]+(?:\/privacy|\/tags(?:\/[^/]+)?)?)?)?)\/?$/;
+/** A Registry API v2 repository path (by its suffix). */
+const V2_SHAPED = /\/(?:manifests|blobs|referrers)\/[^/]+$|\/blobs\/uploads\/?$|\/blobs\/uploads\/[^/]+$|\/tags\/list$/;
+
+/**
+ * The Hub double owns `/v2/users…`, `/v2/user…` and `/v2/repositories…`; a v2 repository path
+ * there that is none of its routes (`/v2/users/app/manifests/latest`) goes to the v2 face,
+ * which refuses the name (NAME_INVALID): v2 names cannot start with those components.
+ */
+export function isHubPath(path: string): boolean {
+  return HUB_PREFIX.test(path) && (HUB_ROUTE.test(path) || !V2_SHAPED.test(path));
 }
 
 /** `first`, then `second` where `first` calls next(). */

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isMain } from './is-main.js';
-import { sendfileAvailable } from './http/sendfile.js';
+import { sendfileAvailable } from './http/shared/sendfile.js';
 import { createLogger, flushLogger } from './logger.js';
 import { startServer } from './server.js';
 
@@ -10,7 +10,7 @@ import { startServer } from './server.js';
 export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.log_level);
   const running = await startServer(config, logger);
-  const layerSend = config.layer_sendfile && sendfileAvailable ? 'sendfile' : 'stream';
+  const layerSend = config.layer_sendfile && sendfileAvailable && !config.tls_certificate ? 'sendfile' : 'stream';
   if (config.layer_sendfile && !sendfileAvailable) {
     logger.warn('the sendfile addon is not built (native/, see README): layers are streamed through Node buffers');
   }

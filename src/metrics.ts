@@ -33,17 +33,17 @@ export class Metrics {
   });
   readonly pushes = new Counter({
     name: 'registry_images_pushed_total',
-    help: 'Images completed (PUT checksum verified).',
+    help: 'Images pushed: v1 images completed (PUT checksum verified) and v2 manifests stored.',
     registers: [this.registry],
   });
   readonly pulls = new Counter({
     name: 'registry_layer_pulls_total',
-    help: 'Layer downloads started (200 or 206).',
+    help: 'Layer and blob downloads started (200 or 206), v1 and v2.',
     registers: [this.registry],
   });
   readonly uploadsInFlight = new Gauge({
     name: 'registry_uploads_in_flight',
-    help: 'Layer uploads being received right now.',
+    help: 'Layer uploads and v2 upload chunks being received right now.',
     registers: [this.registry],
   });
 

@@ -2,13 +2,16 @@
  * A running registry: services + app + HTTP server, with an orderly stop. Used by main.ts
  * and by the tests (which start it on port 0 and a temp storage root).
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Middleware } from 'koa';
 import { createApp } from './app.js';
 import type { Config } from './config/schema.js';
-import { watchRequestBody } from './http/body.js';
-import { lingerOnEarlyClose } from './http/linger.js';
+import { watchRequestBody } from './http/shared/body.js';
+import { lingerOnEarlyClose } from './http/shared/linger.js';
 import type { Logger } from './logger.js';
 import { openServices, type ServiceOptions, type Services } from './services/services.js';
 import { LoginThrottle } from './services/throttle.js';
@@ -57,12 +60,19 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let current: Serving | Promise<Serving> = await serve(config, logger, options);
   const first = current;
   const idleMs = config.upload_idle_timeout_seconds * 1000;
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // A request body that stops arriving is cut off after upload_idle_timeout_seconds.
     watchRequestBody(req, idleMs);
     if (!(current instanceof Promise)) return current.handle(req, res);
     current.then((next) => next.handle(req, res), () => res.destroy());
-  });
+  };
+  let server: http.Server;
+  try {
+    server = config.tls_certificate ? https.createServer(readTls(config), listener) : http.createServer(listener);
+  } catch (err) {
+    await first.services.close();
+    throw err;
+  }
   // Layer uploads can take long; only idle connections and idle request bodies are timed out.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -80,8 +90,9 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  const publicUrl = config.endpoints ? `http://${config.endpoints.split(',')[0].trim()}` : url;
+  const scheme = config.tls_certificate ? 'https' : 'http';
+  const url = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${port}`;
+  const publicUrl = config.endpoints ? `${scheme}://${config.endpoints.split(',')[0].trim()}` : url;
   first.services.webhooks.publicUrl = publicUrl;
   let stopping: Promise<void> | null = null;
   const running: RunningServer = {
@@ -115,4 +126,23 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     },
   };
   return running;
+}
+
+/** The certificate and key of `tls_certificate` / `tls_key`, checked to be a pair. */
+function readTls(config: Config): https.ServerOptions {
+  const read = (key: 'tls_certificate' | 'tls_key') => {
+    try {
+      return fs.readFileSync(config[key]);
+    } catch (err) {
+      throw new Error(`cannot read ${key} ${config[key]}: ${(err as Error).message}`);
+    }
+  };
+  const options = { cert: read('tls_certificate'), key: read('tls_key') };
+  try {
+    // Refuses a key that is not the certificate's (or unreadable PEM) now, not at the first handshake.
+    tls.createSecureContext(options);
+  } catch (err) {
+    throw new Error(`tls_certificate and tls_key are not a usable pair: ${(err as Error).message}`);
+  }
+  return options;
 }

@@ -3,7 +3,7 @@
  *
  * - **local**: the CLI opens the stores itself (a stopped registry);
  * - **remote**: a running registry holds the store (LevelDB allows one process), so the
- *   CLI goes through that registry's admin API (`/_admin/…`, src/http/routes/admin.ts) at
+ *   CLI goes through that registry's admin API (`/_admin/…`, src/http/v1/admin.ts) at
  *   `--url` (default: the configured host and port), and says so on stderr. Admin
  *   credentials: `V1_REGISTRY_USERNAME` + `V1_REGISTRY_PASSWORD`, else what `registry login`
  *   saved for that host, else a prompt when stdin is a terminal.
@@ -84,7 +84,7 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
   });
   const gate = new Gate();
   // Nothing uploads while the CLI holds the store.
-  const idle = { isWriting: () => false, forget: () => undefined };
+  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
   return {
     setAccount: (input) => users.setAccount(input),
     setActive: (name, active) => users.setActive(name, active),
@@ -94,7 +94,8 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
       return rows;
     },
     importHtpasswd: (text) => users.importHtpasswd(text),
-    gc: ({ dryRun, graceSeconds }) => new GarbageCollector(meta, blobs, gate, idle).run({ dryRun, graceMs: graceSeconds * 1000 }),
+    gc: ({ dryRun, graceSeconds }) =>
+      new GarbageCollector(meta, blobs, gate, idle).run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
     fsck: (repair) => new Fsck(meta, blobs, gate).run(repair),
     addOAuthClient: (name, uris) => oauth.addClient(name, uris),
     listOAuthClients: () => oauth.listClients(),

@@ -187,7 +187,10 @@ async function maintenance(
       if (flags.has('json')) print(JSON.stringify(report));
       else {
         const verb = report.dryRun ? 'would delete' : 'deleted';
-        print(`${verb} ${report.images.deleted} of ${report.images.scanned} images and ${report.blobs.deleted} of ${report.blobs.scanned} blobs (${report.blobs.bytesFreed} bytes)`);
+        print(
+          `${verb} ${report.images.deleted} of ${report.images.scanned} images, ${report.manifests.deleted} of ${report.manifests.scanned} manifests and ` +
+            `${report.blobs.deleted} of ${report.blobs.scanned} blobs (${report.blobs.bytesFreed} bytes); ${report.uploads.reclaimed} abandoned upload(s) reclaimed (${report.uploads.bytesFreed} bytes)`,
+        );
       }
       return 0;
     }

@@ -6,7 +6,7 @@
  * Layouts:
  * - current (`manifest.json` → Config + Layers; docker 1.10–24, skopeo `docker-archive:`,
  *   docker ≥ 25 which points Layers into `blobs/sha256/…`): ids and JSON derived from the
- *   config (v1-ids.ts);
+ *   config (domain/v1-ids.ts);
  * - OCI image layout (`index.json`, `oci-layout`, `blobs/<alg>/<hex>`, e.g. skopeo
  *   `oci-archive:`): the same, from the manifest the index names;
  * - legacy (`repositories`, `<id>/json`, `<id>/layer.tar`, `<id>/VERSION`): ids and JSON
@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { isImageId } from '../domain/names.js';
 import { TarIndex, TarFormatError } from './tar-index.js';
-import { deriveV1Images } from './v1-ids.js';
+import { deriveV1Images } from '../domain/v1-ids.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'bzip2' | 'xz';
 

@@ -30,7 +30,7 @@ import { humanBytes, humanRate, shortId } from './format.js';
 import { header, readSmall, RegistryHttpError, serverMessageOf, startPull, type HttpClient, type Session } from './http.js';
 import type { Progress } from './progress.js';
 import { refString, type RepoRef } from './ref.js';
-import { recoverConfig, type PulledMeta } from './v1-ids.js';
+import { recoverConfig, type PulledMeta } from '../domain/v1-ids.js';
 
 export interface PullOptions {
   ref: RepoRef;

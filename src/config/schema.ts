@@ -22,6 +22,8 @@ const HOSTS = /^$|^[A-Za-z0-9.:[\]-]+(\s*,\s*[A-Za-z0-9.:[\]-]+)*$/;
 const KEYS = {
   host: key(v.pipe(v.string(), v.minLength(1)), '127.0.0.1', 'Address to listen on (0.0.0.0 for all interfaces).'),
   port: key(int(0, 65535), 5000, 'TCP port to listen on (0 picks a free port).'),
+  tls_certificate: key(v.string(), '', 'PEM file of the server certificate (and its chain): HTTPS on `port` instead of HTTP. Needs tls_key.'),
+  tls_key: key(v.string(), '', 'PEM file of the private key of tls_certificate.'),
   storage_root: key(v.pipe(v.string(), v.minLength(1)), './storage', 'Directory holding db/ (LevelDB), blobs/ and tmp/; one registry process per root.'),
   flavor: key(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/)), 'local', 'Name sent in X-Docker-Registry-Config.'),
   log_level: key(v.picklist(LOG_LEVELS), 'info', 'Minimum level of the JSON log on stdout.'),
@@ -35,6 +37,7 @@ const KEYS = {
   admin_email: key(v.string(), '', 'E-mail of admin_username (default: <name>@localhost).'),
   metrics_token: key(v.string(), '', 'If set, GET /metrics needs Authorization: Bearer <metrics_token>; empty: open.'),
   gc_grace_seconds: key(int(0), 3600, 'Garbage collection keeps unreferenced images younger than this (a push may not have tagged them yet).'),
+  upload_expiry_seconds: key(int(0), 24 * 3600, 'Garbage collection reclaims Registry API v2 upload sessions that received nothing for this long.'),
   webhooks: key(
     v.array(v.pipe(v.string(), v.url(), v.regex(/^https?:\/\//i, 'must be an http:// or https:// URL'))),
     [] as string[],
@@ -44,6 +47,12 @@ const KEYS = {
   webhook_retry_base_ms: key(int(10), 1000, 'First retry delay; doubles on every failed attempt (at most one hour).'),
   webhook_timeout_ms: key(int(100), 5000, 'Timeout of one delivery attempt.'),
   max_json_bytes: key(int(1024), 1024 * 1024, 'Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
+  max_manifest_bytes: key(int(1024), 4 * 1024 * 1024, 'Largest Registry API v2 manifest accepted; larger is 413 (the spec asks for at least 4 MB).'),
+  token_service: key(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/)),
+    'registry',
+    'The service name of Registry API v2 bearer tokens: sent in the WWW-Authenticate challenge, checked in every token.',
+  ),
   upload_idle_timeout_seconds: key(
     int(1),
     60,
@@ -149,6 +158,9 @@ export function validateConfig(raw: Record<string, unknown>): { config: Config }
   const password = raw.admin_password;
   if (username && !(typeof password === 'string' && password.length >= 5)) {
     problems.push('admin_password: required (at least 5 characters) when admin_username is set');
+  }
+  if (Boolean(raw.tls_certificate) !== Boolean(raw.tls_key)) {
+    problems.push('tls_certificate, tls_key: set both (HTTPS) or neither (HTTP)');
   }
   if (raw.metadata_store === 'postgres' && !raw.postgres_url) problems.push('postgres_url: required when metadata_store is postgres');
   if (raw.blob_store === 's3' && !raw.s3_bucket) problems.push('s3_bucket: required when blob_store is s3');

@@ -1,7 +1,7 @@
 /**
- * Checksums of the v1 protocol, and the one pass that computes them while a layer streams.
+ * Checksums of the v1 protocol, and the pass that computes them while a layer streams
+ * (next to the blob digest, `sha256:` + sha256(layer bytes), which blob ingest computes):
  *
- * - the blob digest: `sha256:` + sha256(layer bytes), the layer's content address;
  * - the payload checksum: `sha256:` + sha256(json bytes + "\n" + layer bytes), sent by
  *   docker ≥ 0.10 in `X-Docker-Checksum-Payload`;
  * - optionally a tarsum (see tarsum.ts), when the client announced one.
@@ -25,18 +25,14 @@ export function isTarsum(checksum: string): boolean {
 }
 
 export interface LayerDigests {
-  digest: string;
   payloadChecksum: string;
-  size: number;
   tarsum: string | null;
 }
 
-/** Feeds every layer chunk to all the hashes the upload needs, in a single pass. */
+/** Feeds every layer chunk to the v1 checksums (payload, tarsum) as it streams by. */
 export class LayerDigester {
-  private readonly blob: Hash = createHash('sha256');
   private readonly payload: Hash;
   private readonly tarsum: TarsumStream | null;
-  private size = 0;
 
   /** `claimed` is the X-Docker-Checksum announced with the json, if any. */
   constructor(json: Buffer, claimed: string | null) {
@@ -47,24 +43,20 @@ export class LayerDigester {
 
   /** Returns a promise only when a tarsum is being computed (it may apply backpressure). */
   update(chunk: Buffer): Promise<void> | undefined {
-    this.size += chunk.length;
-    this.blob.update(chunk);
     this.payload.update(chunk);
     return this.tarsum?.write(chunk);
   }
 
   async result(): Promise<LayerDigests> {
     return {
-      digest: `sha256:${this.blob.digest('hex')}`,
       payloadChecksum: `sha256:${this.payload.digest('hex')}`,
-      size: this.size,
       tarsum: this.tarsum ? await this.tarsum.digest() : null,
     };
   }
 }
 
 /** True when `claimed` (sha256 payload or tarsum) matches what the layer produced. */
-export function checksumMatches(claimed: string, got: LayerDigests | { payloadChecksum: string; tarsum: string | null }): boolean {
+export function checksumMatches(claimed: string, got: { payloadChecksum: string | null; tarsum: string | null }): boolean {
   return claimed === got.payloadChecksum || (got.tarsum !== null && claimed === got.tarsum);
 }
 

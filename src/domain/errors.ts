@@ -1,7 +1,7 @@
 /**
  * Domain errors. Services throw these; they carry a stable `code` and a message meant for
- * the client, and know nothing of HTTP. `src/http/error-map.ts` is the one place that turns
- * a code into a status.
+ * the client, and know nothing of HTTP. Each HTTP face maps codes once: `src/http/shared/error-map.ts`
+ * (v1, operations and the Hub double) and `src/http/v2/errors.ts` (the v2 envelope and codes).
  */
 export type ErrorCode =
   | 'INVALID_NAME' // an id, namespace, repository or tag failed validation
@@ -22,7 +22,18 @@ export type ErrorCode =
   | 'SIGNUP_DISABLED'
   | 'TOO_MANY_REQUESTS'
   | 'INSUFFICIENT_STORAGE'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  // Registry API v2 (content-addressed blobs and manifests); each face maps them once.
+  | 'BLOB_UNKNOWN' // no such blob in the repository
+  | 'BLOB_UPLOAD_UNKNOWN' // no such upload session
+  | 'BLOB_UPLOAD_INVALID' // the upload cannot go on (another request is writing it, a bad chunk)
+  | 'DIGEST_INVALID' // a malformed digest, or content that does not hash to it
+  | 'SIZE_INVALID' // a length that does not match the content
+  | 'MANIFEST_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN' // a manifest names a blob or child manifest the repository lacks
+  | 'NAME_UNKNOWN' // no such repository
+  | 'UNSUPPORTED'; // an operation this registry does not do (schema 1 manifests, other digest algorithms)
 
 export class RegistryError extends Error {
   readonly code: ErrorCode;

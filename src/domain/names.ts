@@ -64,6 +64,58 @@ export function parseRepoPath(path: string): RepoName {
   throw invalidName('Invalid repository name: expected "namespace/repository" or "repository"');
 }
 
+/**
+ * Parses a stored full name (a key, a record): a v1 name (`ns/repo`), else a Registry API v2
+ * name, which may be deeper (`a/b/c`) or spelled in a way v1 does not allow.
+ */
+export function parseStoredName(full: string): RepoName {
+  try {
+    return parseRepoPath(full);
+  } catch (err) {
+    if (!V2_NAME.test(full)) throw err;
+    return parseV2Name(full);
+  }
+}
+
+/** The name of a stored repository record (v1 names, and v2 names such as `a/b/c`). */
+export function nameOfRepo(record: { readonly namespace: string; readonly repository: string }): RepoName {
+  return parseStoredName(`${record.namespace}/${record.repository}`);
+}
+
+// ── Registry API v2 names ────────────────────────────────────────────────────────────
+/** One path component of a v2 name (the OCI distribution spec's grammar). */
+const V2_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const V2_NAME = new RegExp(`^${V2_COMPONENT}(?:/${V2_COMPONENT})*$`);
+/** Longest v2 name (docker's limit on the name without the registry host). */
+export const MAX_V2_NAME = 255;
+/**
+ * First components the Docker Hub API double owns on the same port (`/v2/users/…`,
+ * `/v2/user/…`, `/v2/repositories/…`): a v2 repository cannot be named with them.
+ */
+export const RESERVED_V2_FIRST = new Set(['users', 'user', 'repositories']);
+
+export function isV2Name(value: string): boolean {
+  return value.length <= MAX_V2_NAME && V2_NAME.test(value);
+}
+
+/**
+ * A Registry API v2 repository name: `app` is `library/app` (the v1 single name), `ns/app`
+ * is `ns/app`, deeper names (`a/b/c`) exist only on v2. The namespace (whose owner may
+ * write) is the first component; the repository is the rest.
+ */
+export function parseV2Name(value: unknown): RepoName {
+  if (typeof value !== 'string' || !isV2Name(value)) {
+    throw invalidName('Invalid repository name: expected lowercase path components of [a-z0-9] separated by ".", "_", "__" or "-", joined by "/", at most 255 characters');
+  }
+  const slash = value.indexOf('/');
+  const first = slash === -1 ? value : value.slice(0, slash);
+  if (RESERVED_V2_FIRST.has(first)) {
+    throw invalidName(`Invalid repository name: "${first}/…" belongs to the Docker Hub API on this port`);
+  }
+  if (slash === -1) return { namespace: DEFAULT_NAMESPACE, repository: value, full: `${DEFAULT_NAMESPACE}/${value}` };
+  return { namespace: first, repository: value.slice(slash + 1), full: value };
+}
+
 export function parseUsername(value: unknown): string {
   if (typeof value !== 'string' || !USERNAME.test(value)) {
     throw invalidName('Invalid username: expected 4 to 30 characters of [a-z0-9_]');

@@ -10,8 +10,12 @@ export interface LayerRecord {
   /** `sha256:<hex>` of the layer bytes; the blob's address. */
   digest: string;
   size: number;
-  /** `sha256:<hex>` of json bytes + "\n" + layer bytes (X-Docker-Checksum-Payload). */
-  payloadChecksum: string;
+  /**
+   * `sha256:<hex>` of json bytes + "\n" + layer bytes (X-Docker-Checksum-Payload); null for
+   * images derived from a manifest pushed over v2 (not computed: it would mean reading
+   * every layer again, and no client needs it to pull).
+   */
+  payloadChecksum: string | null;
   /** Tarsum computed while the layer streamed, when the client announced one. */
   tarsum: string | null;
 }
@@ -40,9 +44,57 @@ export interface ClientInfo {
   kernel: string | null;
 }
 
+/**
+ * One tag, shared by both faces. A v1 tag names an image (`imageId`); a tag set over v2 names
+ * a manifest (`manifest`) and, when that manifest is an image the v1 face can show, the top
+ * image derived from it. A v2 tag of something v1 cannot show (an index without a
+ * linux/amd64 image, an artifact) has `imageId: null` and is invisible to v1.
+ */
 export interface TagRecord {
-  imageId: ImageId;
+  imageId: ImageId | null;
+  /** The manifest digest, when the tag was set over v2. */
+  manifest?: string;
   info: ClientInfo;
+}
+
+// ── Registry API v2 ────────────────────────────────────────────────────────────────────
+
+/** A manifest as one repository holds it (the bytes are stored once, by digest). */
+export interface ManifestLink {
+  mediaType: string;
+  size: number;
+  createdAt: string;
+  /** The `subject` digest (referrers API). */
+  subject?: string;
+  /** What the referrers API lists as artifactType. */
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** A blob a repository holds (uploaded, mounted, or used by a manifest it holds). */
+export interface BlobLink {
+  size: number;
+  createdAt: string;
+}
+
+/** A v2 upload session (its bytes are in the blob store's upload area). */
+export interface UploadRecord {
+  id: string;
+  /** The repository (full name) it was started in. */
+  repo: string;
+  /** Bytes received and made durable so far. */
+  offset: number;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export type LayerCompression = 'none' | 'gzip' | 'zstd' | 'bzip2' | 'xz';
+
+/** Facts of a layer blob, computed once (the diff_id needs a full decompression). */
+export interface LayerFacts {
+  compression: LayerCompression;
+  /** `sha256:` of the uncompressed bytes. */
+  diffId: string;
 }
 
 export type RepoAccess = 'public' | 'private';

@@ -17,6 +17,9 @@
  *   read; repo_write → read, write, untag, delete; repository settings (admin) never.
  *   Without a repo scope it reads what an anonymous caller may. Profiles: profile_read to
  *   read, profile_write to change (the own profile only).
+ * - A Registry API v2 bearer token (registry-tokens.ts) carries the actions it was granted
+ *   per repository (pull, push, delete): an action outside them is UNAUTHORIZED (the client
+ *   asks the realm for a token with more scope); its user must still hold the rights.
  * - Standalone mode (config) switches all of this off: everyone may do everything.
  *
  * Routes name the resource and the action; this answers by returning, or by throwing
@@ -32,11 +35,16 @@ import type { TokenAccess } from './tokens.js';
 export type RepoAction = 'read' | 'write' | 'untag' | 'delete' | 'admin';
 export type ImageAction = 'read' | 'write';
 
+/** What a Registry API v2 token grants on a repository. */
+export type V2Action = 'pull' | 'push' | 'delete';
+
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'user'; user: UserRecord }
   | { kind: 'token'; user: UserRecord | null; repo: RepoName; access: TokenAccess }
-  | { kind: 'oauth'; user: UserRecord; scopes: readonly OAuthScope[]; clientId: string };
+  | { kind: 'oauth'; user: UserRecord; scopes: readonly OAuthScope[]; clientId: string }
+  /** A Registry API v2 bearer token: actions per repository (full name), and the catalog. */
+  | { kind: 'bearer'; user: UserRecord | null; grants: ReadonlyMap<string, ReadonlySet<V2Action>>; catalog: boolean };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 
@@ -51,6 +59,8 @@ const TOKEN_ALLOWS: Record<RepoAction, TokenAccess[]> = {
   admin: [],
 };
 
+/** The v2 token action each repository action needs (admin settings: none, real credentials only). */
+const BEARER_NEEDS: Record<RepoAction, V2Action | null> = { read: 'pull', write: 'push', untag: 'delete', delete: 'delete', admin: null };
 /** Which OAuth scopes allow an action (any one of them). */
 const OAUTH_ALLOWS: Record<RepoAction, OAuthScope[]> = {
   read: ['repo_read', 'repo_write'],
@@ -87,6 +97,7 @@ export class AccessService {
   async authorizeRepo(principal: Principal, repo: RepoName, action: RepoAction): Promise<void> {
     if (this.standalone) return;
     if (principal.kind === 'token') this.checkTokenScope(principal, repo, action);
+    if (principal.kind === 'bearer') this.checkBearerScope(principal, repo, action);
     if (principal.kind === 'oauth') checkOAuthScope(principal, OAUTH_ALLOWS[action], `${action} ${repo.full}`);
     const record = await this.meta.getRepo(repo);
     // Reading what does not exist is answered by a 404 from the service, not a 401.
@@ -107,6 +118,7 @@ export class AccessService {
   canRead(principal: Principal, repo: RepoName, record: RepoRecord): boolean {
     if (principal.kind === 'token' && principal.repo.full !== repo.full) return false;
     // An OAuth token without a repo scope sees what anonymous callers see.
+    if (principal.kind === 'bearer' && !principal.catalog && !principal.grants.get(repo.full)?.has('pull')) return false;
     const user = principal.kind === 'oauth' && !hasScope(principal, OAUTH_ALLOWS.read) ? null : userOf(principal);
     return RANK[this.permissionOf(user, repo, record)] >= RANK.read;
   }
@@ -219,6 +231,23 @@ export class AccessService {
     return false;
   }
 
+  /**
+   * What a v2 token for `user` (null: anonymous) may carry on `repo`: the asked actions the
+   * user's permission allows (pull: read; push and delete: write). Nothing in standalone
+   * mode is refused.
+   */
+  async grantable(user: UserRecord | null, repo: RepoName, asked: readonly V2Action[]): Promise<V2Action[]> {
+    const have = RANK[this.permissionOf(user, repo, await this.meta.getRepo(repo))];
+    const needs: Record<V2Action, Permission> = { pull: 'read', push: 'write', delete: 'write' };
+    // Anonymous callers never write, whatever standalone says about reading.
+    return asked.filter((a) => have >= RANK[needs[a]] && (a === 'pull' || user !== null || this.standalone));
+  }
+
+  /** May the caller list the catalog through a v2 token (any user; anonymous only in standalone)? */
+  grantsCatalog(user: UserRecord | null): boolean {
+    return this.standalone || user !== null;
+  }
+
   /** Registry-wide operations (garbage collection, fsck, image delete): admins only. */
   authorizeAdmin(principal: Principal): void {
     if (this.standalone) return;
@@ -271,9 +300,16 @@ export class AccessService {
     }
   }
 
+  /** A v2 token without the action: UNAUTHORIZED, so the client asks for one with more scope. */
+  private checkBearerScope(principal: Extract<Principal, { kind: 'bearer' }>, repo: RepoName, action: RepoAction): void {
+    const need = BEARER_NEEDS[action];
+    if (need && principal.grants.get(repo.full)?.has(need)) return;
+    throw new RegistryError('UNAUTHORIZED', `The token does not grant ${need ?? action} on ${repo.full}`, { insufficientScope: true });
+  }
+
   private require(principal: Principal, have: Permission | 'none', need: Permission, what: string): void {
     if (RANK[have] >= RANK[need]) return;
-    if (principal.kind === 'anonymous' || (principal.kind === 'token' && !principal.user)) {
+    if (principal.kind === 'anonymous' || ((principal.kind === 'token' || principal.kind === 'bearer') && !principal.user)) {
       throw new RegistryError('UNAUTHORIZED', `Authentication required to ${what}`);
     }
     throw new RegistryError('FORBIDDEN', `Access denied: you may not ${what}`);

@@ -34,7 +34,7 @@ export class AdminService {
       for (const image of doomed) {
         for (const name of await this.meta.reposOfImage(image)) {
           for (const [tag, record] of await this.meta.listTags(name)) {
-            if (doomed.has(record.imageId)) {
+            if (record.imageId && doomed.has(record.imageId)) {
               throw new RegistryError('IN_USE', `Image is in use by ${name.full}:${tag}; delete that tag first`);
             }
           }

@@ -46,8 +46,11 @@ export interface RepoListing {
 
 export interface TagRow {
   tag: Tag;
-  imageId: ImageId;
-  /** Bytes of the image's layers and its ancestors' (null: the image is missing, see fsck). */
+  /** The v1 image the tag names (null: a v2 manifest v1 cannot show, an index or an artifact). */
+  imageId: ImageId | null;
+  /** The manifest digest, when the tag was set over the Registry API v2. */
+  manifest: string | null;
+  /** Bytes of the image's layers and its ancestors' (null: unknown, or the image is missing, see fsck). */
   size: number | null;
   /** ISO time of the push that set the tag (null: not recorded). */
   pushedAt: string | null;
@@ -136,7 +139,8 @@ export class CatalogService {
       rows.push({
         tag,
         imageId: tagRecord.imageId,
-        size: await this.imageSize(tagRecord.imageId),
+        manifest: tagRecord.manifest ?? null,
+        size: tagRecord.imageId ? await this.imageSize(tagRecord.imageId) : null,
         pushedAt: typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : null,
         pushedBy: stats[i]?.pusher ?? null,
       });

@@ -7,7 +7,8 @@ import type { ImageId, RepoName, Tag } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
 
 export type RegistryEvent =
-  | { type: 'push'; repo: RepoName; tag: Tag; imageId: ImageId; actor: string | null; at: Date }
+  /** `imageId`: the tagged v1 image (null: a v2 manifest v1 cannot show); `manifest`: set over v2. */
+  | { type: 'push'; repo: RepoName; tag: Tag; imageId: ImageId | null; manifest?: string; actor: string | null; at: Date }
   | { type: 'tag_delete'; repo: RepoName; tag: Tag; actor: string | null; at: Date }
   /** `record`: the repository as it was before the delete (listeners cannot read it any more). */
   | { type: 'repo_delete'; repo: RepoName; actor: string | null; at: Date; record?: RepoRecord };

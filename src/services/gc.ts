@@ -1,18 +1,31 @@
 /**
- * Garbage collection: frees the disk of images and layers nothing refers to.
+ * Garbage collection: frees the disk of images, manifests, blobs and uploads nothing refers
+ * to.
  *
- * Mark: the roots are every image a repository lists or tags (tags link their image's
- * ancestry into the list), every image being uploaded right now, and every image younger
- * than the grace period (a push may not have tagged it yet); everything in their ancestry
- * is live. Sweep: the other images are deleted, then every blob no remaining image uses.
- * Layers shared by several images stay while one of them is live.
+ * Mark:
+ * - images: the roots are every image a repository lists or tags (tags link their image's
+ *   ancestry into the list), every image being uploaded right now, and every image younger
+ *   than the grace period (a push may not have tagged it yet); everything in their
+ *   ancestry is live;
+ * - manifests: every manifest a repository holds (a link) is live, and with it its config
+ *   and layers; stored manifest bytes no repository holds are garbage;
+ * - blobs: used by a live or pending image, or by a live manifest; a blob nothing uses is
+ *   kept while it is younger than the grace period (its file, or a repository's link to it:
+ *   a v2 push uploads its blobs before the manifest that uses them).
  *
- * The whole run holds the write gate exclusively: uploads' commits, tag writes and image
- * list writes wait for it (reads go on), so nothing can start referencing an image in
- * between its mark and its sweep.
+ * Sweep: the other images, manifest bytes and blobs are deleted, then the repository links
+ * to deleted blobs, the layer facts of deleted blobs and the v1-image → manifest records
+ * whose image or manifest is gone. Upload sessions that received nothing for the upload
+ * expiry (and are not being written) are reclaimed with their bytes, as are upload files
+ * with no session that old.
+ *
+ * The whole run holds the write gate exclusively: uploads' commits, manifest and tag writes
+ * and image list writes wait for it (reads and the streaming part of uploads go on), so
+ * nothing can start referencing something in between its mark and its sweep.
  */
 import { withAncestors } from '../domain/ancestry.js';
-import { parseRepoName, type ImageId } from '../domain/names.js';
+import { isForeignLayer, parseManifest } from '../domain/manifest.js';
+import { nameOfRepo, type ImageId, type RepoName } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
@@ -20,21 +33,28 @@ import type { Gate } from './gate.js';
 
 export interface GcOptions {
   dryRun: boolean;
-  /** Unreferenced images younger than this are kept (ms). */
+  /** Unreferenced images and blobs younger than this are kept (ms). */
   graceMs: number;
+  /** Upload sessions idle this long are reclaimed (ms); default: never. */
+  uploadExpiryMs?: number;
 }
 
 export interface GcReport {
   dryRun: boolean;
   images: { scanned: number; deleted: number; deletedIds: ImageId[] };
-  blobs: { scanned: number; deleted: number; bytesFreed: number };
+  manifests: { scanned: number; deleted: number; deletedDigests: string[] };
+  blobs: { scanned: number; deleted: number; bytesFreed: number; linksRemoved: number };
+  uploads: { scanned: number; reclaimed: number; bytesFreed: number };
   durationMs: number;
 }
 
-/** What GC needs to know about uploads in flight, and whom to tell about deletions. */
+/** What GC needs to know about writes in flight, and whom to tell about deletions. */
 export interface UploadTracker {
+  /** Is a v1 request writing this image? */
   isWriting(id: ImageId): boolean;
   forget(id: ImageId): void;
+  /** Is a request writing this v2 upload session? */
+  isUploading(sessionId: string): boolean;
 }
 
 export class GarbageCollector {
@@ -50,24 +70,25 @@ export class GarbageCollector {
     return this.gate.withExclusive(() => this.collect(options));
   }
 
-  private async collect({ dryRun, graceMs }: GcOptions): Promise<GcReport> {
+  private async collect({ dryRun, graceMs, uploadExpiryMs = Infinity }: GcOptions): Promise<GcReport> {
     const started = this.now();
+    const young = (at: number) => !(started - at >= graceMs);
+
+    // ── images ──────────────────────────────────────────────────────────────────────────
     const images = new Map<ImageId, ImageRecord>();
     for await (const record of this.meta.listImages()) images.set(record.id, record);
-
+    const names: RepoName[] = [];
     const roots = new Set<ImageId>();
     for await (const repo of this.meta.listRepos()) {
-      const name = parseRepoName(repo.namespace, repo.repository);
-      for (const [, tag] of await this.meta.listTags(name)) roots.add(tag.imageId);
+      const name = nameOfRepo(repo);
+      names.push(name);
+      for (const [, tag] of await this.meta.listTags(name)) if (tag.imageId) roots.add(tag.imageId);
       for (const entry of await this.meta.getRepoImages(name)) roots.add(entry.id);
     }
     for (const record of images.values()) {
-      const touched = Date.parse(record.completedAt ?? record.createdAt);
-      if (this.uploads.isWriting(record.id) || !(started - touched >= graceMs)) roots.add(record.id);
+      if (this.uploads.isWriting(record.id) || young(Date.parse(record.completedAt ?? record.createdAt))) roots.add(record.id);
     }
-
     const live = withAncestors(roots, (id) => images.get(id)?.parent);
-
     const deletedIds = [...images.keys()].filter((id) => !live.has(id)).sort();
     if (!dryRun) {
       for (const id of deletedIds) {
@@ -75,27 +96,112 @@ export class GarbageCollector {
         this.uploads.forget(id);
       }
     }
-
     const used = new Set<string>();
     for (const [id, record] of images) {
       if (record.layer && (dryRun ? live.has(id) : !deletedIds.includes(id))) used.add(record.layer.digest);
     }
+
+    // ── manifests ───────────────────────────────────────────────────────────────────────
+    const linked = new Set<string>();
+    /** Blob digest → the newest time a repository linked it. */
+    const linkedAt = new Map<string, number>();
+    const blobLinks: Array<[RepoName, string]> = [];
+    for (const name of names) {
+      for (const [digest] of await this.meta.listManifestLinks(name)) linked.add(digest);
+      for (const [digest, link] of await this.meta.listBlobLinks(name)) {
+        blobLinks.push([name, digest]);
+        const at = Date.parse(link.createdAt);
+        if (!(at <= (linkedAt.get(digest) ?? -Infinity))) linkedAt.set(digest, at);
+      }
+    }
+    let manifestsScanned = 0;
+    const deletedDigests: string[] = [];
+    for await (const digest of this.meta.listManifests()) {
+      manifestsScanned += 1;
+      if (!linked.has(digest)) {
+        deletedDigests.push(digest);
+        continue;
+      }
+      const bytes = await this.meta.getManifest(digest);
+      if (!bytes) continue;
+      try {
+        const manifest = parseManifest(bytes, undefined);
+        if (manifest.config) used.add(manifest.config.digest);
+        for (const layer of manifest.layers) if (!isForeignLayer(layer)) used.add(layer.digest);
+      } catch {
+        // Unreadable stored bytes (fsck reports them): whatever they named is not known.
+      }
+    }
+    deletedDigests.sort();
+    if (!dryRun) for (const digest of deletedDigests) await this.meta.deleteManifest(digest);
+
+    // ── blobs ───────────────────────────────────────────────────────────────────────────
     let scanned = 0;
     let deleted = 0;
     let bytesFreed = 0;
+    const present = new Set<string>();
+    const gone = new Set<string>();
     for await (const digest of this.blobs.list()) {
       scanned += 1;
+      present.add(digest);
       if (used.has(digest)) continue;
       const info = await this.blobs.stat(digest);
       if (!info) continue;
+      if (young(info.modifiedAt) || young(linkedAt.get(digest) ?? -Infinity)) continue;
       if (!dryRun && !(await this.blobs.delete(digest))) continue;
+      gone.add(digest);
       deleted += 1;
       bytesFreed += info.size;
     }
+    let linksRemoved = 0;
+    for (const [name, digest] of blobLinks) {
+      if (present.has(digest) && !gone.has(digest)) continue;
+      linksRemoved += 1;
+      if (!dryRun) await this.meta.unlinkBlob(name, digest);
+    }
+    if (!dryRun) {
+      for (const digest of gone) await this.meta.deleteLayerFacts(digest);
+      const deletedImages = new Set(deletedIds);
+      const deletedManifests = new Set(deletedDigests);
+      for await (const entry of this.meta.listImageManifests()) {
+        if (deletedImages.has(entry.id) || deletedManifests.has(entry.digest) || !images.has(entry.id)) {
+          await this.meta.deleteImageManifest(entry.id, entry.flavor);
+        }
+      }
+    }
+
+    // ── uploads ─────────────────────────────────────────────────────────────────────────
+    let uploadsScanned = 0;
+    let reclaimed = 0;
+    let uploadBytes = 0;
+    const sessions = new Set<string>();
+    for await (const record of this.meta.listUploads()) {
+      uploadsScanned += 1;
+      sessions.add(record.id);
+      if (this.uploads.isUploading(record.id) || !(started - Date.parse(record.updatedAt) >= uploadExpiryMs)) continue;
+      const info = await this.blobs.statUpload(record.id);
+      reclaimed += 1;
+      uploadBytes += info?.size ?? 0;
+      if (!dryRun) {
+        await this.blobs.deleteUpload(record.id);
+        await this.meta.deleteUpload(record.id);
+      }
+    }
+    for await (const id of this.blobs.listUploads()) {
+      if (sessions.has(id) || this.uploads.isUploading(id)) continue;
+      const info = await this.blobs.statUpload(id);
+      if (!info || !(started - info.modifiedAt >= uploadExpiryMs)) continue;
+      reclaimed += 1;
+      uploadBytes += info.size;
+      if (!dryRun) await this.blobs.deleteUpload(id);
+    }
+
     return {
       dryRun,
       images: { scanned: images.size, deleted: deletedIds.length, deletedIds },
-      blobs: { scanned, deleted, bytesFreed },
+      manifests: { scanned: manifestsScanned, deleted: deletedDigests.length, deletedDigests },
+      blobs: { scanned, deleted, bytesFreed, linksRemoved },
+      uploads: { scanned: uploadsScanned, reclaimed, bytesFreed: uploadBytes },
       durationMs: this.now() - started,
     };
   }

@@ -17,12 +17,14 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
-import { DEFAULT_NAMESPACE, parseNamespace, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../domain/names.js';
+import { DEFAULT_NAMESPACE, nameOfRepo, parseNamespace, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../domain/names.js';
+import { parseManifest } from '../domain/manifest.js';
 import type { RepoRecord, TagRecord, UserRecord } from '../domain/records.js';
 import type { MetadataStore, TagStats } from '../store/metadata/metadata-store.js';
 import { userOf, type AccessService, type Principal } from './access.js';
 import type { RegistryEvent } from './events.js';
 import { numericId, type JwtService } from './jwt.js';
+import { PullCounter } from './pull-counter.js';
 import type { RepositoryService } from './repositories.js';
 import { profileOf, type UserService } from './users.js';
 
@@ -174,6 +176,8 @@ interface TagIndex {
 
 export class HubService implements PullRecorder {
   private readonly tagIndexes = new Map<string, TagIndex>();
+  /** Pull statistics, counted in memory and written in batches (pull-counter.ts). */
+  private readonly pulls: PullCounter;
   /** Bumped on every change of a repository's tags: an index built before is not kept. */
   private readonly generations = new Map<string, number>();
 
@@ -184,7 +188,9 @@ export class HubService implements PullRecorder {
     private readonly users: UserService,
     private readonly jwt: JwtService,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.pulls = new PullCounter(meta);
+  }
 
   // ── accounts and tokens ─────────────────────────────────────────────────────────────
 
@@ -222,14 +228,8 @@ export class HubService implements PullRecorder {
   }
 
   /** The account behind a Hub token: signature, expiry, and the account still active. */
-  async userOfToken(token: string, kind: 'access' | 'refresh' = 'access'): Promise<UserRecord> {
-    const claims = this.jwt.verify(token, kind);
-    const user = await this.users.get(claims.sub);
-    if (!user || !this.jwt.matchesPassword(claims, user.passwordHash)) {
-      throw new RegistryError('UNAUTHORIZED', 'Invalid token: the account or its password changed.');
-    }
-    if (!user.active) throw new RegistryError('UNAUTHORIZED', 'User account is disabled.');
-    return user;
+  userOfToken(token: string, kind: 'access' | 'refresh' = 'access'): Promise<UserRecord> {
+    return this.jwt.userOf(token, kind, this.users);
   }
 
   /** GET /v2/user/: the caller. */
@@ -275,13 +275,13 @@ export class HubService implements PullRecorder {
     let any = false;
     for await (const record of this.meta.listReposInNamespace(ns)) {
       any = true;
-      if (this.access.canRead(principal, parseRepoName(record.namespace, record.repository), record)) visible.push(record);
+      if (this.access.canRead(principal, nameOfRepo(record), record)) visible.push(record);
     }
     if (!any && ns !== DEFAULT_NAMESPACE && !(await this.users.get(ns))) throw notFound('Object not found.');
     const lastUpdated = (r: RepoRecord) => r.lastTagInfo?.last_update ?? Date.parse(r.createdAt) / 1000;
     visible.sort(comparator(ordering, (r) => r.repository, lastUpdated));
     return paginate(visible, page, pageSize, self, async (record) =>
-      this.repositoryView(principal, parseRepoName(record.namespace, record.repository), record, false),
+      this.repositoryView(principal, nameOfRepo(record), record, false),
     );
   }
 
@@ -380,25 +380,35 @@ export class HubService implements PullRecorder {
   // ── pulls and events ────────────────────────────────────────────────────────────────
 
   async repositoryPulled(name: RepoName): Promise<void> {
-    await this.meta.addRepoPull(name, this.now().toISOString());
+    this.pulls.repositoryPulled(name, this.now().toISOString());
   }
 
   async tagPulled(name: RepoName, tag: Tag): Promise<void> {
-    await this.meta.setTagsPulled(name, [tag], this.now().toISOString());
+    this.pulls.tagsPulled(name, [tag], this.now().toISOString());
   }
 
   async tagsListed(name: RepoName): Promise<void> {
     // Any order will do here: the store's (cached) list, unsorted.
     const tags = (await this.meta.listTags(name)).map(([tag]) => tag);
-    await this.meta.setTagsPulled(name, tags, this.now().toISOString());
+    this.pulls.tagsPulled(name, tags, this.now().toISOString());
+  }
+
+  /** Writes the pull statistics counted in memory (at close, and for tests). */
+  flushPulls(): Promise<void> {
+    return this.pulls.flush();
   }
 
   /** Keeps who pushed each tag, forgets statistics of what was deleted, drops stale tag lists. */
   async onEvent(event: RegistryEvent): Promise<void> {
     this.forgetTags(event.repo);
     if (event.type === 'push' && event.actor) await this.meta.setTagPusher(event.repo, event.tag, event.actor);
-    else if (event.type === 'tag_delete') await this.meta.deleteTagStats(event.repo, event.tag);
-    else if (event.type === 'repo_delete') await this.meta.deleteRepoStats(event.repo);
+    else if (event.type === 'tag_delete') {
+      await this.pulls.forgetTag(event.repo, event.tag);
+      await this.meta.deleteTagStats(event.repo, event.tag);
+    } else if (event.type === 'repo_delete') {
+      await this.pulls.forgetRepo(event.repo);
+      await this.meta.deleteRepoStats(event.repo);
+    }
   }
 
   /** Drops the cached tag list of a repository (its tags changed). */
@@ -432,7 +442,7 @@ export class HubService implements PullRecorder {
   // ── views ───────────────────────────────────────────────────────────────────────────
 
   private async repositoryView(principal: Principal, name: RepoName, record: RepoRecord, full: boolean): Promise<HubRepositoryView> {
-    const pulls = await this.meta.getRepoPulls(name);
+    const pulls = await this.pulls.repoPulls(name);
     const lastUpdate = record.lastTagInfo?.last_update;
     const view: HubRepositoryView = {
       user: name.namespace,
@@ -468,7 +478,7 @@ export class HubService implements PullRecorder {
 
   /** What the views of `tags` (one page) share: their pull times and pushers, image facts. */
   private async tagContext(name: RepoName, repo: RepoRecord, tags: Tag[]): Promise<TagContext> {
-    const stats = await this.meta.getTagStats(name, tags);
+    const stats = await this.pulls.tagStats(name, tags);
     return {
       name,
       repo,
@@ -518,31 +528,41 @@ export class HubService implements PullRecorder {
   }
 
   /**
-   * The tagged image as Hub describes it: `digest` is sha256 of the image JSON bytes (the
-   * v1 image's content address), `size` the sum of the layers of its ancestry, arch and os
-   * from its JSON (else from the client that set the tag).
+   * The tagged image as Hub describes it. A tag set over v2: `digest` is the manifest digest
+   * (as on Hub), `size` the sum of its config and layers. A v1 tag: `digest` is sha256 of the
+   * image JSON bytes (the v1 image's content address), `size` the sum of the layers of its
+   * ancestry. Arch and os from the image JSON (else from the client that set the tag).
    */
   private async imageFacts(context: TagContext, record: TagRecord): Promise<ImageFacts> {
-    const cached = context.images.get(record.imageId);
+    const key = record.manifest ?? (record.imageId as string);
+    const cached = context.images.get(key);
     if (cached) return cached;
-    const json = await this.meta.getImageJson(record.imageId);
-    let size = 0;
-    for (const id of (await this.meta.getAncestry(record.imageId)) ?? [record.imageId]) {
-      size += (await this.meta.getImage(id as ImageId))?.layer?.size ?? 0;
-    }
     let doc: { architecture?: unknown; os?: unknown } = {};
-    try {
-      if (json) doc = JSON.parse(json.toString('utf8')) as typeof doc;
-    } catch {
-      doc = {};
+    let size = 0;
+    let digest: string | null = null;
+    if (record.imageId) {
+      const json = await this.meta.getImageJson(record.imageId);
+      for (const id of (await this.meta.getAncestry(record.imageId)) ?? [record.imageId]) {
+        size += (await this.meta.getImage(id as ImageId))?.layer?.size ?? 0;
+      }
+      try {
+        if (json) doc = JSON.parse(json.toString('utf8')) as typeof doc;
+      } catch {
+        doc = {};
+      }
+      digest = 'sha256:' + createHash('sha256').update(json ?? Buffer.from(record.imageId)).digest('hex');
+    }
+    if (record.manifest) {
+      digest = record.manifest;
+      size = manifestSize(await this.meta.getManifest(record.manifest)) ?? size;
     }
     const facts: ImageFacts = {
-      digest: 'sha256:' + createHash('sha256').update(json ?? Buffer.from(record.imageId)).digest('hex'),
+      digest: digest ?? key,
       size,
       architecture: typeof doc.architecture === 'string' && doc.architecture ? doc.architecture : null,
       os: typeof doc.os === 'string' && doc.os ? doc.os : null,
     };
-    context.images.set(record.imageId, facts);
+    context.images.set(key, facts);
     return facts;
   }
 }
@@ -559,7 +579,19 @@ interface TagContext {
   repo: RepoRecord;
   repoId: number;
   stats: Map<Tag, TagStats>;
-  images: Map<ImageId, ImageFacts>;
+  images: Map<string, ImageFacts>;
+}
+
+/** Config + layers of an image manifest (null: not an image manifest, or unreadable). */
+function manifestSize(bytes: Buffer | null): number | null {
+  if (!bytes) return null;
+  try {
+    const parsed = parseManifest(bytes, undefined);
+    if (parsed.kind !== 'image' || !parsed.config) return null;
+    return parsed.layers.reduce((sum, layer) => sum + layer.size, parsed.config.size);
+  } catch {
+    return null;
+  }
 }
 
 // ── pagination ────────────────────────────────────────────────────────────────────────

@@ -14,7 +14,7 @@
  * request at a time may write a given image (json, layer or checksum): a concurrent one
  * gets UPLOAD_IN_PROGRESS instead of racing it.
  */
-import { finished, type Readable, type Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { assertNonEmptyChecksum, checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId } from '../domain/names.js';
@@ -22,7 +22,7 @@ import { TarsumStream, tarsumVersionOf } from '../domain/tarsum.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
-import { releaseDeadBuffers } from '../memory.js';
+import { asUploadError, type BlobIngest } from './blob-ingest.js';
 import type { Gate } from './gate.js';
 import { Lru } from '../domain/lru.js';
 
@@ -38,8 +38,6 @@ export interface LayerView {
 }
 
 const MAX_ANCESTRY = 1024;
-/** Dead socket chunks are freed this often during an upload (see memory.ts). */
-const RELEASE_EVERY_BYTES = 2 * 1024 * 1024;
 
 export class ImageService {
   /** Images some request is writing right now (json, layer or checksum). */
@@ -55,6 +53,7 @@ export class ImageService {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly gate: Gate,
+    private readonly ingest: BlobIngest,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -118,26 +117,25 @@ export class ImageService {
       if (!json) throw notFound('Image not found');
 
       const digester = new LayerDigester(json, record.claimedChecksum);
-      const writer = await this.blobs.createWriter();
+      const upload = await this.ingest.begin();
       try {
-        await copyLayer(source, digester, writer.stream, signal);
+        await upload.append(source, { signal, observe: (chunk) => digester.update(chunk) });
         const got = await digester.result();
         if (record.claimedChecksum && !checksumMatches(record.claimedChecksum, got)) {
           throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch');
         }
         // Publishing the blob and recording it happen together, never across a GC sweep.
-        await this.gate.withShared(async () => {
-          await writer.commit(got.digest);
-          await this.meta.updateImage({
+        const blob = await upload.commit(null, (b) =>
+          this.meta.updateImage({
             ...record,
-            layer: { digest: got.digest, size: got.size, payloadChecksum: got.payloadChecksum, tarsum: got.tarsum },
-          });
-        });
-        return { digest: got.digest, size: got.size };
+            layer: { digest: b.digest, size: b.size, payloadChecksum: got.payloadChecksum, tarsum: got.tarsum },
+          }),
+        );
+        return { digest: blob.digest, size: blob.size };
       } catch (err) {
-        throw asUploadError(err);
+        throw asUploadError(err, 'layer');
       } finally {
-        await writer.abort();
+        await upload.cancel();
       }
     });
   }
@@ -220,6 +218,43 @@ export class ImageService {
     const tarsum = new TarsumStream(version, json);
     for await (const chunk of await this.blobs.read(digest)) await tarsum.write(chunk as Buffer);
     return tarsum.digest();
+  }
+
+  /**
+   * Records complete images whose layers are stored blobs already (the v1 face of a
+   * manifest pushed over v2), base first: each image's parent is the one before it. An
+   * image that is complete already is kept as it is (complete images are immutable); one
+   * a v1 request is writing right now makes the whole call give up (false), leaving what
+   * was adopted before it. The caller holds the write gate.
+   */
+  async adopt(chain: ReadonlyArray<{ id: ImageId; parent: ImageId | null; json: Buffer; layer: { digest: string; size: number } }>): Promise<boolean> {
+    let parentAncestry: readonly ImageId[] = [];
+    for (const image of chain) {
+      if (this.writing.has(image.id)) return false;
+      const existing = await this.meta.getImage(image.id);
+      let ancestry: readonly ImageId[];
+      if (existing?.status === 'complete') {
+        ancestry = (await this.meta.getAncestry(image.id)) ?? [image.id];
+      } else {
+        ancestry = [image.id, ...parentAncestry];
+        if (ancestry.length > MAX_ANCESTRY) return false;
+        const at = this.now().toISOString();
+        const record: ImageRecord = {
+          id: image.id,
+          parent: image.parent,
+          status: 'complete',
+          jsonSize: image.json.length,
+          claimedChecksum: null,
+          layer: { digest: image.layer.digest, size: image.layer.size, payloadChecksum: null, tarsum: null },
+          createdAt: existing?.createdAt ?? at,
+          completedAt: at,
+        };
+        await this.meta.putImage(record, image.json, [...ancestry]);
+        this.completions += 1;
+      }
+      parentAncestry = ancestry;
+    }
+    return true;
   }
 
   /**
@@ -323,88 +358,4 @@ function parseImageJson(body: Buffer): Record<string, unknown> {
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw invalidInput('Invalid JSON: expected an object');
   return data as Record<string, unknown>;
-}
-
-/**
- * Streams `source` into `sink` through `digester`, straight from the source's 'data'
- * events: no intermediate stream or async iterator per chunk (that machinery cost more
- * CPU than the copy). Backpressure: the source pauses while the sink is full or the
- * digester (tarsum) is busy. Resolves once the sink has finished (durable); rejects with
- * the first error of either side or with `signal`'s reason. The source is paused on
- * failure, never destroyed: the caller decides what happens to the rest of it.
- */
-function copyLayer(source: Readable, digester: LayerDigester, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    /** Reasons the source is paused for: a full sink, a busy digester. */
-    let holds = 0;
-    let sinceRelease = 0;
-    const release = () => {
-      if (--holds === 0 && !settled) source.resume();
-    };
-    const hold = () => {
-      if (holds++ === 0) source.pause();
-    };
-    const onData = (chunk: Buffer) => {
-      const busy = digester.update(chunk);
-      if (!sink.write(chunk)) {
-        hold();
-        sink.once('drain', release);
-      }
-      if (busy) {
-        hold();
-        busy.then(release, fail);
-      }
-      sinceRelease += chunk.length;
-      if (sinceRelease >= RELEASE_EVERY_BYTES) {
-        sinceRelease = 0;
-        releaseDeadBuffers();
-      }
-    };
-    const onAbort = () => fail(signal?.reason);
-    const stopSource = finished(source, { writable: false }, (err) => {
-      if (err) fail(err);
-      else if (!settled) sink.end();
-    });
-    const stopSink = finished(sink, (err) => {
-      if (err) fail(err);
-      else done();
-    });
-    const cleanup = () => {
-      settled = true;
-      source.off('data', onData);
-      sink.off('drain', release);
-      signal?.removeEventListener('abort', onAbort);
-      stopSource();
-      stopSink();
-    };
-    function done() {
-      if (settled) return;
-      cleanup();
-      resolve();
-    }
-    function fail(err: unknown) {
-      if (settled) return;
-      cleanup();
-      source.pause();
-      reject(err);
-    }
-    if (signal?.aborted) return fail(signal.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    source.on('data', onData);
-    source.resume();
-  });
-}
-
-/** A client that goes away mid-upload is an input problem, not a server fault. */
-function asUploadError(err: unknown): unknown {
-  if (err instanceof RegistryError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error)?.message === 'aborted') {
-    return invalidInput('Layer upload was interrupted');
-  }
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new RegistryError('INSUFFICIENT_STORAGE', 'Not enough storage space for this layer');
-  }
-  return err;
 }

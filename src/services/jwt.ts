@@ -1,7 +1,12 @@
 /**
- * JSON Web Tokens for the Docker Hub API double (HS256 only, written with node:crypto):
+ * JSON Web Tokens (HS256 only, written with node:crypto):
  *
  *   base64url(header) "." base64url(payload) "." base64url(HMAC-SHA256(header "." payload))
+ *
+ * `HmacJwt` signs and checks any claims under one key of the key ring (keyring.ts: a key per
+ * label, derived from the token secret), so tokens of one kind can never pass for another (Hub tokens here, Registry
+ * API v2 bearer tokens in registry-tokens.ts). The rest of this file is the Docker Hub API
+ * double's tokens:
  *
  * header {"alg": "HS256", "typ": "JWT"}; payload {sub, username, user_id, iat, exp, jti, typ,
  * pv}: `typ` is "access" (sent as `Authorization: JWT <t>` or `Bearer <t>`) or "refresh"
@@ -12,8 +17,9 @@
  * "none"), the signature is compared in constant time, `exp` must lie in the future.
  * Whether the user still exists and is active is the caller's check (HubService).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
+import type { UserRecord } from '../domain/records.js';
 import { KeyRing, safeEqual } from './keyring.js';
 
 export type JwtKind = 'access' | 'refresh';
@@ -41,8 +47,37 @@ const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toStrin
 const PART = /^[A-Za-z0-9_-]+$/;
 const KEY_LABEL = 'docker-hub-api-double/jwt/v1';
 
+/** HS256 signing and checking of any JSON claims, under one key of the key ring. */
+export class HmacJwt {
+  constructor(private readonly key: Buffer) {}
+
+  sign(claims: object): string {
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `${HEADER}.${payload}.${this.mac(`${HEADER}.${payload}`)}`;
+  }
+
+  /**
+   * The claims of a token this key signed: the header must say HS256 (never "none"), the
+   * signature is compared in constant time. Null when malformed or forged; `exp` and the
+   * rest are the caller's to check.
+   */
+  verify(token: string): { claims: Record<string, unknown> | null; forged: boolean } {
+    const parts = token.trim().split('.');
+    if (parts.length !== 3 || !parts.every((p) => PART.test(p))) return { claims: null, forged: false };
+    const [header, payload, signature] = parts;
+    const decodedHeader = decode(header) as { alg?: unknown } | null;
+    if (!decodedHeader || decodedHeader.alg !== 'HS256') return { claims: null, forged: false };
+    if (!safeEqual(signature, this.mac(`${header}.${payload}`))) return { claims: null, forged: true };
+    return { claims: decode(payload) as Record<string, unknown> | null, forged: false };
+  }
+
+  private mac(input: string): string {
+    return createHmac('sha256', this.key).update(input).digest('base64url');
+  }
+}
+
 export class JwtService {
-  private readonly keys: KeyRing;
+  private readonly signer: HmacJwt;
 
   constructor(
     secret: Buffer,
@@ -50,7 +85,7 @@ export class JwtService {
     private readonly refreshTtlSeconds: number = 30 * 24 * 3600,
     private readonly now: () => number = () => Date.now(),
   ) {
-    this.keys = new KeyRing(secret);
+    this.signer = new HmacJwt(new KeyRing(secret).key(KEY_LABEL));
   }
 
   issue(user: JwtSubject, kind: JwtKind = 'access'): string {
@@ -65,19 +100,14 @@ export class JwtService {
       typ: kind,
       pv: passwordVersion(user.passwordHash),
     };
-    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return `${HEADER}.${payload}.${this.sign(`${HEADER}.${payload}`)}`;
+    return this.signer.sign(claims);
   }
 
   /** The claims of a valid token of `kind`; UNAUTHORIZED when malformed, forged or expired. */
   verify(token: string, kind: JwtKind = 'access'): JwtClaims {
-    const parts = token.trim().split('.');
-    if (parts.length !== 3 || !parts.every((p) => PART.test(p))) throw invalid('Invalid token.');
-    const [header, payload, signature] = parts;
-    const decodedHeader = decode(header) as { alg?: unknown; typ?: unknown } | null;
-    if (!decodedHeader || decodedHeader.alg !== 'HS256') throw invalid('Invalid token.');
-    if (!this.keys.verify(KEY_LABEL, `${header}.${payload}`, signature)) throw invalid('Error decoding signature.');
-    const claims = decode(payload) as Partial<JwtClaims> | null;
+    const checked = this.signer.verify(token);
+    if (checked.forged) throw invalid('Error decoding signature.');
+    const claims = checked.claims as Partial<JwtClaims> | null;
     if (
       !claims ||
       typeof claims.sub !== 'string' ||
@@ -92,13 +122,28 @@ export class JwtService {
     return claims as JwtClaims;
   }
 
+  /** The fingerprint of an account's password that tokens carry (`pv`). */
+  passwordVersionOf(user: JwtSubject): string {
+    return passwordVersion(user.passwordHash);
+  }
+
   /** Was the token issued under this password hash (false: the password changed since)? */
   matchesPassword(claims: JwtClaims, passwordHash: string): boolean {
     return safeEqual(claims.pv, passwordVersion(passwordHash));
   }
 
-  private sign(input: string): string {
-    return this.keys.sign(KEY_LABEL, input);
+  /**
+   * The account behind a token of `kind`: signature, expiry, and the account still there,
+   * active, with the password the token was issued under.
+   */
+  async userOf(token: string, kind: JwtKind, users: { get(name: string): Promise<UserRecord | null> }): Promise<UserRecord> {
+    const claims = this.verify(token, kind);
+    const user = await users.get(claims.sub);
+    if (!user || !this.matchesPassword(claims, user.passwordHash)) {
+      throw new RegistryError('UNAUTHORIZED', 'Invalid token: the account or its password changed.');
+    }
+    if (!user.active) throw new RegistryError('UNAUTHORIZED', 'User account is disabled.');
+    return user;
   }
 }
 

@@ -7,7 +7,7 @@ import { clientInfoFromUserAgent, DEFAULT_CLIENT_INFO } from '../domain/client-i
 import { KeyedQueue } from '../domain/keyed-queue.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
-import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord } from '../domain/records.js';
+import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord, TagRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { EventBus } from './events.js';
 import type { Gate } from './gate.js';
@@ -55,7 +55,8 @@ export class RepositoryService {
     let out = this.tagMaps.get(tags);
     if (!out) {
       const map: Record<string, ImageId> = {};
-      for (const [tag, record] of tags) map[tag] = record.imageId;
+      // Tags of v2 manifests v1 cannot show (indexes without a linux/amd64 image, artifacts) are left out.
+      for (const [tag, record] of tags) if (record.imageId) map[tag] = record.imageId;
       out = Object.freeze(map);
       this.tagMaps.set(tags, out);
     }
@@ -65,6 +66,7 @@ export class RepositoryService {
   async getTag(name: RepoName, tag: Tag): Promise<ImageId> {
     const record = await this.meta.getTag(name, tag);
     if (!record) throw notFound('Tag not found');
+    if (!record.imageId) throw notFound(`Tag ${tag} names a v2 manifest that has no v1 image (an index or an artifact): pull it over the Registry API v2`);
     return record.imageId;
   }
 
@@ -72,18 +74,38 @@ export class RepositoryService {
   async putTag(name: RepoName, tag: Tag, body: unknown, userAgent: string | undefined, actor: string | null = null): Promise<void> {
     if (typeof body !== 'string' || body === '') throw invalidInput('Invalid data');
     if (!isImageId(body)) throw invalidInput('Invalid data: not an image id');
-    const imageId = body;
+    await this.writeTag(name, tag, { imageId: body }, userAgent, actor);
+  }
+
+  /**
+   * A tag set over v2 (manifest PUT): the manifest, and the top image of its v1 face when
+   * it has one (complete: derived before the tag is written).
+   */
+  async putManifestTag(name: RepoName, tag: Tag, manifest: string, imageId: ImageId | null, userAgent: string | undefined, actor: string | null): Promise<void> {
+    await this.writeTag(name, tag, { imageId, manifest }, userAgent, actor);
+  }
+
+  private async writeTag(name: RepoName, tag: Tag, target: { imageId: ImageId | null; manifest?: string }, userAgent: string | undefined, actor: string | null): Promise<void> {
+    const { imageId } = target;
     await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
-      const image = await this.images.find(imageId);
-      if (!image) throw notFound('Image not found');
-      if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
+      if (imageId) {
+        const image = await this.images.find(imageId);
+        if (!image) throw notFound('Image not found');
+        if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
+      }
       const info = clientInfoFromUserAgent(userAgent, this.now());
       const repo = (await this.meta.getRepo(name)) ?? this.newRecord(name);
       // The tagged image and its ancestors join the repository's image list.
-      const ancestry = await this.images.getAncestry(imageId);
-      await this.meta.putTag(name, tag, { imageId, info }, { ...repo, lastTagInfo: info }, ancestry);
+      const ancestry = imageId ? await this.images.getAncestry(imageId) : [];
+      const record = target.manifest ? { imageId, manifest: target.manifest, info } : { imageId, info };
+      await this.meta.putTag(name, tag, record, { ...repo, lastTagInfo: info }, ancestry);
     }));
-    this.events.emit({ type: 'push', repo: name, tag, imageId, actor, at: this.now() });
+    this.events.emit({ type: 'push', repo: name, tag, imageId, manifest: target.manifest, actor, at: this.now() });
+  }
+
+  /** The tag's record (v1 image and/or v2 manifest), or null. */
+  findTag(name: RepoName, tag: Tag): Promise<TagRecord | null> {
+    return this.meta.getTag(name, tag);
   }
 
   /**
@@ -98,6 +120,7 @@ export class RepositoryService {
       if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
       const reached = new Set<ImageId>();
       for (const [, record] of await this.meta.listTags(name)) {
+        if (!record.imageId) continue;
         for (const id of (await this.meta.getAncestry(record.imageId)) ?? [record.imageId]) reached.add(id);
       }
       const unreached: ImageId[] = [];

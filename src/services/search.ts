@@ -6,7 +6,7 @@
  */
 import { invalidInput } from '../domain/errors.js';
 import { Lru } from '../domain/lru.js';
-import { parseRepoName, type RepoName } from '../domain/names.js';
+import { nameOfRepo, type RepoName } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { AccessService, Principal } from './access.js';
@@ -139,7 +139,7 @@ export class SearchService {
 }
 
 function entryOf(record: RepoRecord): Entry {
-  const name = parseRepoName(record.namespace, record.repository);
+  const name = nameOfRepo(record);
   const updated = record.lastTagInfo?.last_update ?? Date.parse(record.createdAt) / 1000;
   return {
     record,

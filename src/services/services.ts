@@ -17,6 +17,12 @@ import { CatalogService } from './catalog.js';
 import { ConsoleService } from './console.js';
 import { KeyRing } from './keyring.js';
 import { SessionService } from './sessions.js';
+import { BlobIngest } from './blob-ingest.js';
+import { BlobService } from './blobs.js';
+import { ImageBridge } from './image-bridge.js';
+import { ManifestService } from './manifests.js';
+import { RegistryTokenService } from './registry-tokens.js';
+import { UploadService } from './uploads.js';
 import { Fsck } from './fsck.js';
 import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
@@ -50,6 +56,13 @@ export interface Services {
   webhooks: WebhookService;
   /** The Docker Hub REST API double (views, JWT logins, pull statistics). */
   hub: HubService;
+  /** Registry API v2: blob ingest, blobs, uploads, manifests, tokens, and the v1 ↔ v2 bridge. */
+  ingest: BlobIngest;
+  blobService: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+  bridge: ImageBridge;
+  registryTokens: RegistryTokenService;
   /** A presigned GET URL of a blob, when the blob store hands them out (s3_redirect). */
   blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
   /** OAuth 2 clients, consent, codes and tokens (the OAuth face, src/http/oauth/). */
@@ -183,7 +196,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const { meta, blobs, blobUrl } = stores;
   const secret = stores.secret();
   const gate = new Gate();
-  const images = new ImageService(meta, blobs, gate);
+  const ingest = new BlobIngest(blobs, gate);
+  const images = new ImageService(meta, blobs, gate, ingest);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
@@ -204,7 +218,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, gate, images);
+  const gc = new GarbageCollector(meta, blobs, gate, {
+    isWriting: (id) => images.isWriting(id),
+    forget: (id) => images.forget(id),
+    isUploading: (id) => ingest.isBusy(id),
+  });
   const fsck = new Fsck(meta, blobs, gate);
   const admin = new AdminService(meta, gate);
   const webhooks = new WebhookService(
@@ -231,6 +249,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
+  const blobService = new BlobService(meta, blobs, gate);
+  const uploads = new UploadService(meta, ingest, blobService);
+  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
+  const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
+  const registryTokens = new RegistryTokenService(keyRing, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
     meta,
@@ -249,6 +272,12 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     events,
     webhooks,
     hub,
+    ingest,
+    blobService,
+    uploads,
+    manifests,
+    bridge,
+    registryTokens,
     ...(blobUrl ? { blobUrl } : {}),
     oauth,
     keyRing,
@@ -258,6 +287,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     async close() {
       await webhooks.stop();
       await oauth.stop();
+      await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
     },
   };

@@ -183,7 +183,8 @@ export class WebhookService {
         pushed_at: at,
         pusher: event.actor ?? '',
         tag: event.type === 'repo_delete' ? null : event.tag,
-        images: event.type === 'push' ? [event.imageId] : [],
+        images: event.type === 'push' ? [event.imageId ?? event.manifest].filter((x) => x) : [],
+        ...(event.type === 'push' && event.manifest ? { digest: event.manifest } : {}),
       },
       repository: {
         repo_name: repo.full,

@@ -6,8 +6,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
-import { bodyBytesSent, type RegistryState } from '../http/middleware.js';
-import { watchBody } from '../http/send-blob.js';
+import { bodyBytesSent, type RegistryState } from '../http/shared/middleware.js';
+import { watchBody } from '../http/shared/send-blob.js';
 import type { Fault, Faults } from './faults.js';
 import type { RecordedRequest, RecordedRequests } from './requests.js';
 

@@ -1,6 +1,6 @@
 /**
  * Fault injection for the test double: rules matched on every request before routing, so
- * any route of any face (v1 registry, Index, Hub API, and Registry API v2 once it exists)
+ * any route of any face (v1 registry, Index, Hub API, and Registry API v2)
  * can be made slow, failing or cut off mid-download, as a flaky network or an overloaded
  * registry would. The first rule (in the order they were added) that matches a request
  * applies to it; a rule with `times` is spent after that many requests.

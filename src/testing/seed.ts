@@ -14,9 +14,10 @@
  * (src/client/v1-ids.ts, README "Image ids"). Configs are deterministic (a fixed `created`),
  * so the same seed gives the same ids every time.
  *
- * Registry API v2 (issue 14): once the stores hold manifests, `seedImage` is where the v2
- * side of a push goes too: the config blob, the layer blobs (the same bytes) and the schema2
- * manifest naming them, with its digest added to SeededImage (`manifestDigest`).
+ * Registry API v2: a v1 tag is shown over v2 as a Docker schema 2 manifest naming the
+ * config blob and the same layer blobs (services/image-bridge.ts). The seeder makes that
+ * manifest right after the tag, as the first v2 pull would, and gives its digest
+ * (`manifestDigest`): a seeded image pulls over both APIs.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -26,7 +27,7 @@ import { compressionOf, readArchive } from '../client/archive-read.js';
 import { USER_AGENT } from '../client/http.js';
 import { LayerCheck } from '../client/layer-check.js';
 import { tarOf } from '../client/tar-write.js';
-import { deriveV1Images } from '../client/v1-ids.js';
+import { deriveV1Images } from '../domain/v1-ids.js';
 import { parseImageId, parseRepoPath, parseTag, type RepoName, type Tag } from '../domain/names.js';
 import type { Services } from '../services/services.js';
 
@@ -74,8 +75,8 @@ export interface SeededLayer {
   /** `sha256:` of the uncompressed layer (the config's diff_id); null for legacy tarballs. */
   diffId: string | null;
   size: number;
-  /** `X-Docker-Checksum-Payload`: sha256 of the image JSON, "\n" and the layer. */
-  payloadChecksum: string;
+  /** `X-Docker-Checksum-Payload`: sha256 of the image JSON, "\n" and the layer (null for images a v2 push made). */
+  payloadChecksum: string | null;
 }
 
 export interface SeededImage {
@@ -83,6 +84,8 @@ export interface SeededImage {
   id: string;
   /** `sha256:` of the config (null for legacy tarballs, which have none). */
   configDigest: string | null;
+  /** The digest of the Docker schema 2 manifest that shows the image over the Registry API v2. */
+  manifestDigest: string;
   layers: SeededLayer[];
 }
 
@@ -124,7 +127,7 @@ export class Seeder {
       for (const [tag, image] of Object.entries(repository.tags ?? {})) {
         const built = buildImage(image);
         const pushed = await this.push(name, parseTag(tag), built.images, repository.pusher);
-        tags[tag] = { id: pushed.id, configDigest: built.configDigest, layers: pushed.layers };
+        tags[tag] = { id: pushed.id, configDigest: built.configDigest, manifestDigest: pushed.manifestDigest, layers: pushed.layers };
       }
       result.repositories[repository.name] = { tags };
     }
@@ -154,7 +157,7 @@ export class Seeder {
       },
     }));
     const pushed = await this.push(name, parseTag(m[2] ?? 'latest'), images, undefined);
-    return { id: pushed.id, configDigest: plan.configDigest, layers: pushed.layers };
+    return { id: pushed.id, configDigest: plan.configDigest, manifestDigest: pushed.manifestDigest, layers: pushed.layers };
   }
 
   /** What `registry push` does on the wire, as service calls (see the top of this file). */
@@ -163,8 +166,8 @@ export class Seeder {
     tag: Tag,
     images: PushableImage[],
     pusher: string | undefined,
-  ): Promise<{ id: string; layers: SeededLayer[] }> {
-    const { images: imageService, repos, users } = this.services();
+  ): Promise<{ id: string; manifestDigest: string; layers: SeededLayer[] }> {
+    const { images: imageService, repos, users, bridge } = this.services();
     await repos.mergeImages(name, images.map((image) => ({ id: image.id })));
     const layers: SeededLayer[] = [];
     for (const image of images) {
@@ -186,12 +189,13 @@ export class Seeder {
       if (!layer) throw new Error(`image ${id} is complete without a layer`);
       layers.push({ id, parent: image.parent, digest: layer.digest, diffId: image.diffId, size: layer.size, payloadChecksum: layer.payloadChecksum });
     }
-    // Registry API v2 (issue 14): the config blob and the schema2 manifest go here, before the tag.
     const top = images[images.length - 1];
     const actor = pusher ?? ((await users.get(name.namespace)) ? name.namespace : null);
     await repos.putTag(name, tag, top.id, USER_AGENT, actor);
-    await repos.mergeImages(name, layers.map((layer) => ({ id: layer.id, checksum: layer.payloadChecksum })));
-    return { id: top.id, layers };
+    await repos.mergeImages(name, layers.map((layer) => (layer.payloadChecksum ? { id: layer.id, checksum: layer.payloadChecksum } : { id: layer.id })));
+    // The v2 side: the manifest (and config blob) a v2 pull of the tag gets.
+    const manifestDigest = await bridge.manifestFor(name, parseImageId(top.id), 'docker');
+    return { id: top.id, manifestDigest, layers };
   }
 }
 

@@ -124,11 +124,11 @@ export async function createTestRegistry(options: TestRegistryOptions = {}): Pro
 
 /**
  * Removes what the disk stores keep under `root` (README "Storage layout": db/, blobs/,
- * tmp/, and the token secret, so a reset starts afresh), and nothing else there.
+ * tmp/, uploads/, and the token secret, so a reset starts afresh), and nothing else there.
  */
 async function emptyRoot(root: string): Promise<void> {
   const paths = new BlobPaths(root);
-  for (const owned of [paths.db, path.dirname(paths.blobs), paths.tmp, path.join(paths.root, 'secret')]) {
+  for (const owned of [paths.db, path.dirname(paths.blobs), paths.tmp, paths.uploads, path.join(paths.root, 'secret')]) {
     await fs.rm(owned, { recursive: true, force: true });
   }
 }

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseClientArgs } from '../../src/client/commands.js';
 import { TarIndex } from '../../src/client/tar-index.js';
 import { tarOf, TarWriter } from '../../src/client/tar-write.js';
-import { chainIds, deriveV1Images, recoverConfig } from '../../src/client/v1-ids.js';
+import { chainIds, deriveV1Images, recoverConfig } from '../../src/domain/v1-ids.js';
 import { defaultScheme, parseHost, parseRef } from '../../src/client/ref.js';
 import { makeTempDir } from '../helpers/server.js';
 import { makeImage, pyRead, pyTar, sha256 } from './helpers.js';

@@ -71,7 +71,19 @@ export function dockerEngineUnavailable(): string | null {
   return null;
 }
 
-export async function startDockerEngine(options: { startTimeoutMs?: number } = {}): Promise<DockerEngine> {
+export interface DockerEngineOptions {
+  startTimeoutMs?: number;
+  /**
+   * A directory that dockerd sees as /etc/docker (e.g. `certs.d/HOST:PORT/ca.crt`, the CA
+   * it trusts for a registry), and a file it sees as /etc/hosts. dockerd then runs in a mount
+   * namespace of its own (`unshare --mount`) where these are bind-mounted over the real
+   * ones: nothing outside the temp dirs is read or written.
+   */
+  etcDocker?: string;
+  hosts?: string;
+}
+
+export async function startDockerEngine(options: DockerEngineOptions = {}): Promise<DockerEngine> {
   const unavailable = dockerEngineUnavailable();
   if (unavailable) throw new Error(`cannot start a Docker engine: ${unavailable}`);
   // Unix socket paths are limited to ~107 bytes: keep the dir short.
@@ -82,9 +94,7 @@ export async function startDockerEngine(options: { startTimeoutMs?: number } = {
   const host = `unix://${sock}`;
   const logFile = path.join(dir, 'dockerd.log');
   const log = await fs.open(logFile, 'w');
-  const daemon = spawn(
-    DOCKERD,
-    [
+  const daemonArgs = [
       '--data-root', path.join(dir, 'root'),
       '--exec-root', path.join(dir, 'exec'),
       '-H', host,
@@ -94,9 +104,16 @@ export async function startDockerEngine(options: { startTimeoutMs?: number } = {
       '--bridge=none',
       '--storage-driver=vfs',
       '--log-level=warn',
-    ],
-    { stdio: ['ignore', log.fd, log.fd], detached: false },
-  );
+  ];
+  const isolated = options.etcDocker !== undefined || options.hosts !== undefined;
+  // In its own mount namespace, the shell bind-mounts the replacements, then becomes dockerd.
+  const script = 'e="$1"; h="$2"; shift 2; { [ -z "$e" ] || mount --bind "$e" /etc/docker; } && { [ -z "$h" ] || mount --bind "$h" /etc/hosts; } && exec "$@"';
+  const daemon = isolated
+    ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', options.etcDocker ?? '', options.hosts ?? '', DOCKERD, ...daemonArgs], {
+        stdio: ['ignore', log.fd, log.fd],
+        detached: false,
+      })
+    : spawn(DOCKERD, daemonArgs, { stdio: ['ignore', log.fd, log.fd], detached: false });
   await log.close();
   let exited = false;
   const exitedPromise = new Promise<void>((resolve) => daemon.once('exit', () => { exited = true; resolve(); }));

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { sendfileAvailable } from '../../src/http/sendfile.js';
+import { sendfileAvailable } from '../../src/http/shared/sendfile.js';
 import { eventually } from '../helpers/eventually.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { pushImage } from '../helpers/v1.js';

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRange } from '../../src/http/range.js';
+import { parseRange } from '../../src/http/shared/range.js';
 
 const full = { kind: 'full' };
 const unsatisfiable = { kind: 'unsatisfiable' };

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
-import { SessionCookies } from '../../src/http/session.js';
+import { SessionCookies } from '../../src/http/shared/session.js';
 import { KeyRing } from '../../src/services/keyring.js';
 import { TokenService } from '../../src/services/tokens.js';
 import { basicAuth, imageJsonOf, login, payloadChecksumOf, push, tokenAuth, type Credentials } from '../helpers/docker1.js';

@@ -512,7 +512,7 @@ describe('Registry API v1: repositories and tags', () => {
 
   describe('unknown routes', () => {
     it('404 JSON {"error": ...} for an unknown path', async () => {
-      for (const path of ['/v2/', '/v1/nothing', `/v1/images/${imageId}/other`, '/v1/repositories/a/b/c/d/e']) {
+      for (const path of ['/v3/', '/v1/nothing', `/v1/images/${imageId}/other`, '/v1/repositories/a/b/c/d/e']) {
         const res = await call('GET', path);
         assert.equal(res.status, 404, path);
         assert.deepEqual(json(res), { error: 'Not found' }, path);

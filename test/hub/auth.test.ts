@@ -179,11 +179,18 @@ describe('Hub API double: login and tokens', () => {
     assertHubError(await call(srv, '/v2/user/orgs/'), 401, 'anonymous');
   });
 
-  it('the Hub routes leave GET /v2/ (the Registry v2 ping) and other /v2 paths unmatched, and v1 untouched', async () => {
-    for (const path of ['/v2/', '/v2', '/v2/library/busybox/tags/list', '/v2/usersx']) {
+  it('the Hub routes leave GET /v2/ (the Registry API v2 ping) and other /v2 paths to the v2 face, and v1 untouched', async () => {
+    const v2 = (res: { json: { errors?: Array<{ code: string }> } }) => res.json?.errors?.[0]?.code;
+    for (const path of ['/v2/', '/v2']) {
+      const res = await call(srv, path);
+      assert.equal(res.status, 401, `${path}: ${res.text}`);
+      assert.equal(v2(res), 'UNAUTHORIZED', path);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm=/);
+    }
+    for (const path of ['/v2/library/nothing-here/tags/list', '/v2/usersx']) {
       const res = await call(srv, path);
       assert.equal(res.status, 404, `${path}: ${res.text}`);
-      assert.deepEqual(res.json, { error: 'Not found' }, path);
+      assert.equal(v2(res), 'NAME_UNKNOWN', path);
     }
     // The v1 routes still refuse Hub tokens (their own schemes only) and take Basic.
     const token = await login(srv, ALICE);

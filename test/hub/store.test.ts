@@ -73,6 +73,9 @@ function hubStatistics(title: string, storage: () => Promise<Storage>): void {
       assert.equal((await store.getRepoPulls(name))?.count, 50);
       await store.addRepoPull(name, '2030-01-01T00:00:00.000Z');
       assert.deepEqual(await store.getRepoPulls(name), { count: 51, lastPulledAt: '2030-01-01T00:00:00.000Z' });
+      // Pulls counted in memory are written several at a time (services/pull-counter.ts).
+      await store.addRepoPull(name, '2030-01-02T00:00:00.000Z', 9);
+      assert.deepEqual(await store.getRepoPulls(name), { count: 60, lastPulledAt: '2030-01-02T00:00:00.000Z' });
     });
 
     it('tag pull times and pushers, in the order asked; unknown tags are nulls', async () => {

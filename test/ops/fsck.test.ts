@@ -98,6 +98,8 @@ describe('fsck over HTTP', () => {
         blobs: { checked: 3, bytes: 3000 + 5000 + 700, orphans: [] },
         images: { checked: 3, complete: 2, pending: 1, unreferenced: [] },
         tags: { checked: 3 },
+        manifests: { checked: 0, links: 0 },
+        uploads: { sessions: 0 },
         problems: [],
         repair: false,
         ok: true,
@@ -367,14 +369,16 @@ describe('fsck and gc from the command line, on a stopped registry', { concurren
       const dry = await cliJson<GcReport>(root, ['gc', '--dry-run'], 0, { REGISTRY_GC_GRACE_SECONDS: '0' });
       assert.equal(dry.dryRun, true);
       assert.deepEqual(dry.images, { scanned: 5, deleted: 3, deletedIds: [c1.id, orphan.id, abandoned.id].sort() });
-      assert.deepEqual(dry.blobs, { scanned: 4, deleted: 2, bytesFreed: orphan.layer.length + abandoned.layer.length });
+      assert.deepEqual(dry.blobs, { scanned: 4, deleted: 2, bytesFreed: orphan.layer.length + abandoned.layer.length, linksRemoved: 0 });
+      assert.deepEqual(dry.manifests, { scanned: 0, deleted: 0, deletedDigests: [] });
+      assert.deepEqual(dry.uploads, { scanned: 0, reclaimed: 0, bytesFreed: 0 });
       assert.deepEqual(await blobFiles(root), blobsBefore, 'a dry run deletes nothing');
 
       const real = await cli(root, ['gc', '--grace', '0']);
       assert.equal(real.code, 0, real.stderr);
       assert.equal(
         real.stdout.trim(),
-        `deleted ${dry.images.deleted} of ${dry.images.scanned} images and ${dry.blobs.deleted} of ${dry.blobs.scanned} blobs (${dry.blobs.bytesFreed} bytes)`,
+        `deleted ${dry.images.deleted} of ${dry.images.scanned} images, 0 of 0 manifests and ${dry.blobs.deleted} of ${dry.blobs.scanned} blobs (${dry.blobs.bytesFreed} bytes); 0 abandoned upload(s) reclaimed (0 bytes)`,
       );
       assert.deepEqual(await blobFiles(root), [sha256(base.layer), sha256(shared)].sort());
       const fsck = await cliJson<FsckReport>(root, ['fsck'], 0);

@@ -9,7 +9,7 @@
  *   storage root;
  * - the sentinel was neither modified nor read (its access time, set in the past, did not
  *   move — checked where the filesystem records reads), no file appeared outside the
- *   storage root, and the storage root holds only db/, blobs/sha256/<aa>/<hex>, tmp/, secret;
+ *   storage root, and the storage root holds only db/, blobs/sha256/<aa>/<hex>, tmp/, uploads/, secret;
  * - the server still answers _ping.
  *
  * Plus the limits: JSON bodies over max_json_bytes are 413 on every JSON route, a stalled
@@ -104,7 +104,7 @@ async function snapshotOutside(parent: string, root: string): Promise<Outside> {
 
 /** The storage root holds only what the layout allows (src/store/blobs/blob-paths.ts). */
 async function checkRootLayout(root: string): Promise<void> {
-  for (const name of await fs.readdir(root)) assert.ok(['db', 'blobs', 'tmp', 'secret'].includes(name), `unexpected ${name} in the storage root`);
+  for (const name of await fs.readdir(root)) assert.ok(['db', 'blobs', 'tmp', 'uploads', 'secret'].includes(name), `unexpected ${name} in the storage root`);
   const blobs = path.join(root, 'blobs');
   for (const algo of await fs.readdir(blobs)) {
     assert.equal(algo, 'sha256', `unexpected blobs/${algo}`);
@@ -159,6 +159,11 @@ const TEMPLATES = [
   '/v1/repositories/{}/{}/collaborators', '/v1/repositories/{}/{}/collaborators/{}', '/v1/users/{}/', '/v1/users/{}',
   '/v1/search?q={}&n={}&page={}', '/_admin/{}', '/_admin/fsck?repair={}', '/_webhooks/callback/{}', '/v2/{}', '/v2/{}/{}',
   '/v2/repositories/{}/{}/tags/{}', '/{}', '/{}/{}/{}', '/v1/{}', '/v1/_ping/{}', '/_status/{}', '/metrics/{}',
+  // Registry API v2: names with slashes, digests, upload ids, pagination, the realm.
+  '/v2/{}/blobs/{}', '/v2/{}/{}/blobs/{}', '/v2/{}/{}/{}/manifests/{}', '/v2/{}/{}/manifests/{}', '/v2/{}/blobs/uploads/',
+  '/v2/{}/{}/blobs/uploads/{}', '/v2/{}/{}/blobs/uploads/?digest={}', '/v2/{}/{}/blobs/uploads/?mount={}&from={}',
+  '/v2/{}/{}/blobs/uploads/{}?digest={}', '/v2/{}/{}/tags/list?n={}&last={}', '/v2/_catalog?n={}&last={}',
+  '/v2/{}/{}/referrers/{}?artifactType={}', '/v2/token?scope={}&service={}', '/v2/users/{}/manifests/{}', '/v2/{}/manifests/{}?tag={}',
 ];
 const METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'POST', 'PATCH', 'OPTIONS'];
 
@@ -209,6 +214,15 @@ function bodyArb(ids: string[]): fc.Arbitrary<Buffer | null> {
     fc.constantFrom(...ids).map((id) => Buffer.from(`{"id":"${id}","x":"\udc00\ud800"}`)),
     fc.constant(Buffer.from([0xff, 0xfe, 0x7b, 0x7d])),
     fc.constant(Buffer.from('"' + 'j'.repeat(MAX_JSON + 10) + '"')),
+    // Manifest-shaped JSON: wrong types, unknown blobs, bad digests, deep indexes.
+    fc.record({
+      schemaVersion: fc.oneof(fc.constant(2), fc.constant(1), fc.jsonValue({ maxDepth: 1 })),
+      mediaType: fc.oneof(fc.constantFrom('application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'), fc.string({ maxLength: 30 })),
+      config: fc.oneof(fc.record({ mediaType: fc.string({ maxLength: 20 }), digest: fc.oneof(HEX64.map((h) => `sha256:${h}`), fc.string({ maxLength: 30 })), size: fc.oneof(fc.integer(), fc.double()) }), fc.jsonValue({ maxDepth: 2 })),
+      layers: fc.oneof(fc.array(fc.record({ mediaType: fc.string({ maxLength: 20 }), digest: HEX64.map((h) => `sha256:${h}`), size: fc.integer({ min: -1, max: 1e9 }) }), { maxLength: 4 }), fc.jsonValue({ maxDepth: 2 })),
+      manifests: fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 3 }),
+      subject: fc.jsonValue({ maxDepth: 2 }),
+    }, { requiredKeys: [] }).map((m) => Buffer.from(JSON.stringify(m))),
   );
 }
 
@@ -226,6 +240,8 @@ function headerArb(): fc.Arbitrary<Array<[string, string]>> {
         contentType: fc.oneof(fc.constantFrom('application/json', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded'), fc.string({ maxLength: 40 })),
         userAgent: fc.oneof(fc.string({ maxLength: 200 }), fc.constant('docker/99999999999999999999.0 go/x os/../../etc arch/\u{1f433}')),
         endpoints: fc.string({ maxLength: 40 }),
+        contentRange: fc.oneof(rangeArb, fc.tuple(fc.integer({ min: -5, max: 300_000 }), fc.integer({ min: -5, max: 300_000 })).map(([a, b]) => `${a}-${b}`)),
+        accept: fc.oneof(fc.constantFrom('application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.oci.image.index.v1+json', '*/*', 'text/*'), fc.string({ maxLength: 60 })),
       },
       { requiredKeys: [] },
     )
@@ -234,6 +250,7 @@ function headerArb(): fc.Arbitrary<Array<[string, string]>> {
       const names: Record<string, string> = {
         authorization: 'Authorization', range: 'Range', ifRange: 'If-Range', ifNoneMatch: 'If-None-Match', checksum: 'X-Docker-Checksum',
         payload: 'X-Docker-Checksum-Payload', token: 'X-Docker-Token', contentType: 'Content-Type', userAgent: 'User-Agent', endpoints: 'X-Docker-Endpoints',
+        contentRange: 'Content-Range', accept: 'Accept',
       };
       for (const [k, v] of Object.entries(h)) out.push([names[k], (v as string).replace(/[\r\n]/g, ' ')]);
       return out;

@@ -94,6 +94,12 @@ export const INVALID_DIGESTS: string[] = [
   `sha256:${HEX.slice(0, 63)}\0`,
 ];
 
+async function collectIds(it: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const id of it) out.push(id);
+  return out.sort();
+}
+
 export function blobStoreContract(name: string, factory: BlobStoreFactory): void {
   describe(`BlobStore contract: ${name}`, () => {
     let fixture: BlobStoreFixture;
@@ -468,6 +474,68 @@ export function blobStoreContract(name: string, factory: BlobStoreFactory): void
       it('are rejected even when the digest is not a string', async () => {
         for (const digest of [undefined, null, 42, ['sha256:', HEX]] as unknown as string[]) {
           await assert.rejects(store.stat(digest), rejectsWith('INVALID_INPUT'), `stat ${String(digest)}`);
+        }
+      });
+    });
+
+    describe('resumable uploads', () => {
+      const ID = '0f8e2a54-7c1d-4a3b-9e6f-5d4c3b2a1f00';
+      const OTHER = '1f8e2a54-7c1d-4a3b-9e6f-5d4c3b2a1f00';
+
+      async function append(id: string, position: number, bytes: Buffer): Promise<void> {
+        const stream = await store.appendUpload(id, position);
+        const closed = new Promise((resolve) => stream.once('close', resolve));
+        await new Promise<void>((resolve, reject) => {
+          stream.once('error', reject);
+          stream.once('finish', resolve);
+          stream.end(bytes);
+        });
+        await closed;
+      }
+
+      it('appends at the given position, survives init(), and is read back whole', async () => {
+        const bytes = randomBytes(300_000);
+        await append(ID, 0, bytes.subarray(0, 100_000));
+        await append(ID, 100_000, bytes.subarray(100_000));
+        assert.deepEqual(await store.init(), { removedTemp: 0 }, 'a resumable upload is not a leftover');
+        assert.equal((await store.statUpload(ID))?.size, bytes.length);
+        assert.ok((await readAll(await store.readUpload(ID, bytes.length))).equals(bytes));
+        assert.ok((await readAll(await store.readUpload(ID, 10))).equals(bytes.subarray(0, 10)));
+        assert.deepEqual(await collectIds(store.listUploads()), [ID]);
+      });
+
+      it('cuts what lies beyond the position before appending (bytes never acknowledged)', async () => {
+        await append(ID, 0, Buffer.from('0123456789'));
+        await append(ID, 4, Buffer.from('abc'));
+        assert.equal((await readAll(await store.readUpload(ID, 7))).toString(), '0123abc');
+        assert.equal((await store.statUpload(ID))?.size, 7);
+      });
+
+      it('commitUpload publishes the bytes under their digest and removes the upload; a duplicate keeps the stored blob', async () => {
+        const bytes = randomBytes(5000);
+        await append(ID, 0, bytes);
+        await store.commitUpload(ID, digestOf(bytes));
+        assert.ok((await readAll(await store.read(digestOf(bytes)))).equals(bytes));
+        assert.equal(await store.statUpload(ID), null);
+        assert.deepEqual(await collectIds(store.listUploads()), []);
+        await append(OTHER, 0, bytes);
+        await store.commitUpload(OTHER, digestOf(bytes));
+        assert.deepEqual(await listAll(store), [digestOf(bytes)]);
+      });
+
+      it('deleteUpload removes it (false when absent); unknown uploads: null, NOT_FOUND', async () => {
+        await append(ID, 0, Buffer.from('x'));
+        assert.equal(await store.deleteUpload(ID), true);
+        assert.equal(await store.deleteUpload(ID), false);
+        assert.equal(await store.statUpload(ID), null);
+        await assert.rejects(store.commitUpload(ID, digestOf(Buffer.from('x'))), rejectsWith('NOT_FOUND'));
+      });
+
+      it('rejects ids that are not upload ids before they reach a path', async () => {
+        for (const id of ['../blobs', '', 'x'.repeat(36), `${ID}/..`, ID.toUpperCase()]) {
+          await assert.rejects(store.appendUpload(id, 0), rejectsWith('INVALID_INPUT'), id);
+          await assert.rejects(store.statUpload(id), rejectsWith('INVALID_INPUT'), id);
+          await assert.rejects(store.deleteUpload(id), rejectsWith('INVALID_INPUT'), id);
         }
       });
     });

@@ -61,8 +61,8 @@ describe('FsBlobStore on disk', () => {
     await fs.rm(base, { recursive: true, force: true });
   });
 
-  it('init() creates blobs/sha256/ and tmp/ under the root', async () => {
-    assert.deepEqual(await tree(root), ['blobs/', 'blobs/sha256/', 'tmp/']);
+  it('init() creates blobs/sha256/, tmp/ and uploads/ under the root', async () => {
+    assert.deepEqual(await tree(root), ['blobs/', 'blobs/sha256/', 'tmp/', 'uploads/']);
   });
 
   it('stores a blob at blobs/sha256/<hex[0:2]>/<hex>, and nothing else', async () => {
@@ -78,6 +78,7 @@ describe('FsBlobStore on disk', () => {
       `blobs/sha256/${hex.slice(0, 2)}/`,
       `blobs/sha256/${hex.slice(0, 2)}/${hex}`,
       'tmp/',
+      'uploads/',
     ]);
   });
 

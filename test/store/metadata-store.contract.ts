@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parseImageId, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
-import type { ClientInfo, ImageRecord, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../src/domain/records.js';
+import { parseImageId, parseRepoName, parseTag, parseV2Name, type ImageId, type RepoName, type Tag } from '../../src/domain/names.js';
+import type { ClientInfo, ImageRecord, ManifestLink, RepoImageEntry, RepoRecord, TagRecord, UserRecord, WebhookDelivery } from '../../src/domain/records.js';
 import type { MetadataStore } from '../../src/store/metadata/metadata-store.js';
 
 export interface MetadataStoreFixture {
@@ -755,6 +755,99 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
       assert.deepEqual((await again.reposOfImage(id)).map((n) => n.full).sort(), ['ns/ap', 'ns/app']);
       assert.deepEqual(await again.getUser('alice'), makeUser('alice'));
       assert.equal(await again.getUserNameByEmail('alice@example.com'), 'alice');
+    });
+
+    describe('Registry API v2: manifests, links, referrers, uploads, layer facts', () => {
+      const D = (c: string) => `sha256:${c.repeat(64)}`;
+      const deep = parseV2Name('org/team/app');
+      const link = (extra: Partial<ManifestLink> = {}): ManifestLink => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 3, createdAt: '2024-01-02T03:04:05.000Z', ...extra });
+
+      it('putManifest stores the bytes once and links them into each repository', async () => {
+        await store.putManifest(app, D('a'), Buffer.from('one'), link());
+        await store.putManifest(deep, D('a'), Buffer.from('two: never stored, same digest'), link({ size: 99 }));
+        assert.equal((await store.getManifest(D('a')))?.toString(), 'one');
+        assert.deepEqual(await store.getManifestLink(app, D('a')), link());
+        assert.deepEqual(await store.getManifestLink(deep, D('a')), link({ size: 99 }));
+        assert.equal(await store.getManifestLink(app2, D('a')), null);
+        assert.equal(await store.getManifest(D('b')), null);
+        await store.putManifest(app, D('b'), Buffer.from('b'), link());
+        assert.deepEqual((await store.listManifestLinks(app)).map(([d]) => d), [D('a'), D('b')]);
+        assert.deepEqual((await collect(store.listManifests())).sort(), [D('a'), D('b')]);
+      });
+
+      it('referrers: indexed by subject per repository; unlinking removes the entry, not the bytes', async () => {
+        await store.putManifest(app, D('1'), Buffer.from('x'), link({ subject: D('s'), artifactType: 't/a' }));
+        await store.putManifest(app, D('2'), Buffer.from('y'), link({ subject: D('s') }));
+        await store.putManifest(app2, D('3'), Buffer.from('z'), link({ subject: D('s') }));
+        await store.putManifest(app, D('4'), Buffer.from('w'), link({ subject: D('t') }));
+        assert.deepEqual((await store.listReferrers(app, D('s'))).map(([d, l]) => [d, l.artifactType]), [[D('1'), 't/a'], [D('2'), undefined]]);
+        assert.equal(await store.unlinkManifest(app, D('1')), true);
+        assert.equal(await store.unlinkManifest(app, D('1')), false);
+        assert.deepEqual((await store.listReferrers(app, D('s'))).map(([d]) => d), [D('2')]);
+        assert.equal((await store.getManifest(D('1')))?.toString(), 'x');
+        await store.deleteManifest(D('1'));
+        assert.equal(await store.getManifest(D('1')), null);
+      });
+
+      it('blob links: kept as they are when linked again, listed, unlinked', async () => {
+        await store.linkBlobs(app, [[D('a'), { size: 1, createdAt: 'then' }], [D('b'), { size: 2, createdAt: 'then' }]]);
+        await store.linkBlobs(app, [[D('a'), { size: 1, createdAt: 'now' }]]);
+        assert.deepEqual(await store.getBlobLink(app, D('a')), { size: 1, createdAt: 'then' });
+        assert.equal(await store.getBlobLink(app2, D('a')), null);
+        assert.deepEqual((await store.listBlobLinks(app)).map(([d]) => d), [D('a'), D('b')]);
+        assert.equal(await store.unlinkBlob(app, D('a')), true);
+        assert.equal(await store.unlinkBlob(app, D('a')), false);
+        assert.deepEqual((await store.listBlobLinks(app)).map(([d]) => d), [D('b')]);
+      });
+
+      it('deleteRepo removes its manifest links, referrer entries and blob links too', async () => {
+        await store.putRepo(app, makeRepo(app));
+        await store.putManifest(app, D('1'), Buffer.from('x'), link({ subject: D('s') }));
+        await store.linkBlobs(app, [[D('a'), { size: 1, createdAt: 'then' }]]);
+        await store.putManifest(app2, D('1'), Buffer.from('x'), link({ subject: D('s') }));
+        assert.equal(await store.deleteRepo(app), true);
+        assert.deepEqual(await store.listManifestLinks(app), []);
+        assert.deepEqual(await store.listReferrers(app, D('s')), []);
+        assert.deepEqual(await store.listBlobLinks(app), []);
+        assert.deepEqual((await store.listReferrers(app2, D('s'))).map(([d]) => d), [D('1')], 'other repositories keep theirs');
+      });
+
+      it('uploads: put, get, list, delete', async () => {
+        const record = { id: '0f8e2a54-7c1d-4a3b-9e6f-5d4c3b2a1f00', repo: 'ns/app', offset: 10, startedAt: 'a', updatedAt: 'b' };
+        await store.putUpload(record);
+        assert.deepEqual(await store.getUpload(record.id), record);
+        await store.putUpload({ ...record, offset: 20 });
+        assert.deepEqual(await collect(store.listUploads()), [{ ...record, offset: 20 }]);
+        await store.deleteUpload(record.id);
+        assert.equal(await store.getUpload(record.id), null);
+      });
+
+      it('layer facts and the manifests of v1 images (the first one recorded stays)', async () => {
+        await store.putLayerFacts(D('a'), { compression: 'gzip', diffId: D('b') });
+        assert.deepEqual(await store.getLayerFacts(D('a')), { compression: 'gzip', diffId: D('b') });
+        await store.deleteLayerFacts(D('a'));
+        assert.equal(await store.getLayerFacts(D('a')), null);
+        const id = newId();
+        await Promise.all([store.putImageManifest(id, 'docker', D('1')), store.putImageManifest(id, 'docker', D('2'))]);
+        assert.equal(await store.getImageManifest(id, 'docker'), D('1'));
+        assert.equal(await store.getImageManifest(id, 'oci'), null);
+        await store.putImageManifest(id, 'oci', D('3'));
+        assert.deepEqual((await collect(store.listImageManifests())).sort((a, b) => (a.flavor < b.flavor ? -1 : 1)), [
+          { id, flavor: 'docker', digest: D('1') },
+          { id, flavor: 'oci', digest: D('3') },
+        ]);
+        await store.deleteImageManifest(id, 'docker');
+        assert.equal(await store.getImageManifest(id, 'docker'), null);
+      });
+
+      it('tags naming a manifest (and no v1 image) survive a reopen', async () => {
+        const record: TagRecord = { imageId: null, manifest: D('m'), info: makeTag(newId()).info };
+        await store.putTag(deep, latest, record, makeRepo(deep));
+        await store.close();
+        const again = await fixture.reopen();
+        assert.deepEqual(await again.listTags(deep), [['latest', record]]);
+        assert.deepEqual((await again.allRepos()).map(repoKey), ['org/team/app']);
+      });
     });
   });
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestRegistry, type SeededImage, type TestRegistry } from 'v1-registry/testing';
-import { deriveV1Images } from '../../src/client/v1-ids.js';
+import { deriveV1Images } from '../../src/domain/v1-ids.js';
 import { client, dockerSaveTarball, makeImage, pyRead, sha256 } from '../client/helpers.js';
 import { makeTempDir } from '../helpers/server.js';
 
@@ -275,7 +275,7 @@ describe('createTestRegistry on the disk stores', { timeout: 60_000 }, () => {
       assert.equal((await fetch(`${reg.url}/v1/repositories/alice/disk/tags`)).status, 200);
       await reg.reset();
       assert.equal((await fetch(`${reg.url}/v1/repositories/alice/disk/tags`)).status, 404);
-      assert.deepEqual((await fs.readdir(root)).sort(), ['blobs', 'db', 'not-ours.txt', 'secret', 'tmp']);
+      assert.deepEqual((await fs.readdir(root)).sort(), ['blobs', 'db', 'not-ours.txt', 'secret', 'tmp', 'uploads']);
       assert.deepEqual(await fs.readdir(path.join(root, 'blobs', 'sha256')), []);
     } finally {
       await reg.close();

@@ -16,9 +16,9 @@
 import OAuth2Server from '@node-oauth/oauth2-server';
 import type { Context, Middleware } from 'koa';
 import { RegistryError } from '../../domain/errors.js';
-import { STATUS_BY_CODE } from '../error-map.js';
-import type { RegistryState } from '../middleware.js';
-import { sendJson } from '../respond.js';
+import { STATUS_BY_CODE } from '../shared/error-map.js';
+import type { RegistryState } from '../shared/middleware.js';
+import { sendJson } from '../shared/respond.js';
 
 /** A status without a domain code (405, and the refusals this face makes itself). */
 export class OAuthHttpError extends Error {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import type { OAuthScope } from '../../domain/records.js';
 import { OAUTH_SCOPES, type AuthorizeRequest } from '../../services/oauth.js';
-import { escapeHtml } from '../escape-html.js';
+import { escapeHtml } from '../shared/escape-html.js';
 
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f6f8;color:#1b1f23}
 main{max-width:30rem;margin:3rem auto;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:1.5rem 2rem}

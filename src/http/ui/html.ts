@@ -9,7 +9,7 @@
  * took three quarters of its rendering time. Long lists are given as each(items, render):
  * a row is rendered when it is written and is garbage right after.
  */
-import { escapeHtml } from '../escape-html.js';
+import { escapeHtml } from '../shared/escape-html.js';
 
 type Part = string | Html | Each<unknown>;
 

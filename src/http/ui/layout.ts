@@ -6,7 +6,7 @@
 import type { RepoName } from '../../domain/names.js';
 import type { UserRecord } from '../../domain/records.js';
 import { humanBytes } from '../../domain/units.js';
-import { CSRF_FIELD } from '../web-session.js';
+import { CSRF_FIELD } from '../shared/web-session.js';
 import { html, toBytes, type Html } from './html.js';
 import type { StaticAssets } from './static.js';
 

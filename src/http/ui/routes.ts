@@ -31,10 +31,10 @@ import { parseRepoName, type RepoName } from '../../domain/names.js';
 import type { Permission } from '../../domain/records.js';
 import type { CatalogService } from '../../services/catalog.js';
 import type { ConsoleService } from '../../services/console.js';
-import { STATUS_BY_CODE } from '../error-map.js';
-import type { RegistryState } from '../middleware.js';
-import { requestHost } from '../request-host.js';
-import type { WebSessions } from '../web-session.js';
+import { STATUS_BY_CODE } from '../shared/error-map.js';
+import type { RegistryState } from '../shared/middleware.js';
+import { requestHost } from '../shared/request-host.js';
+import type { WebSessions } from '../shared/web-session.js';
 import { html } from './html.js';
 import { layout, loginHref, repoPath, type PageOptions, type View } from './layout.js';
 import { loginPage } from './pages/account.js';
@@ -184,7 +184,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
     const row = repo.tags.find((t) => t.tag === tagOf(ctx));
     if (!row) throw new RegistryError('NOT_FOUND', 'Tag not found');
     if (!repo.can.untag) throw await refusal(ctx, `delete tags of ${name.full}`);
-    await render(ctx, 200, confirmTagDelete(await viewOf(ctx), name, row.tag, row.imageId));
+    await render(ctx, 200, confirmTagDelete(await viewOf(ctx), name, row.tag, row.imageId ?? row.manifest ?? ''));
   });
   router.post('/-/r/:ns/:repo/tags/:tag/delete', async (ctx) => {
     await posted(ctx);

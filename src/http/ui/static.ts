@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'koa';
 import mime from 'mime-types';
-import { IMMUTABLE, NO_CACHE, noneMatch } from '../respond.js';
+import { IMMUTABLE, NO_CACHE, noneMatch } from '../shared/respond.js';
 
 export const STATIC_PREFIX = '/-/static/';
 

@@ -18,6 +18,18 @@ export function digestHex(digest: string): string {
   return m[1];
 }
 
+/** Upload session ids: what BlobIngest makes (UUIDs), nothing that could be a path or a key. */
+const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
+
+export function isUploadId(value: unknown): value is string {
+  return typeof value === 'string' && UPLOAD_ID.test(value);
+}
+
+/** INVALID_INPUT unless `id` is an upload session id; every implementation checks with this. */
+export function assertUploadId(id: string): void {
+  if (!isUploadId(id)) throw invalidInput(`Invalid upload id: ${JSON.stringify(String(id)).slice(0, 80)}`);
+}
+
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
@@ -97,4 +109,26 @@ export interface BlobStore {
   delete(digest: string): Promise<boolean>;
   /** Every stored digest, in no particular order. */
   list(): AsyncIterable<string>;
+
+  // ── resumable uploads (Registry API v2 sessions); ids are validated (INVALID_INPUT) ──
+  /**
+   * A stream appending to upload `id` from `position`: the upload is created when missing
+   * and cut at `position` first (bytes beyond it were never acknowledged). What was written
+   * is durable once the stream has finished; destroy it to give up (what it wrote may
+   * remain: the next append cuts it).
+   */
+  appendUpload(id: string, position: number): Promise<Writable>;
+  /** Size and last change of an upload, or null when it does not exist. */
+  statUpload(id: string): Promise<BlobInfo | null>;
+  /** The first `length` bytes of an upload (to hash them again after a restart). */
+  readUpload(id: string, length: number): Promise<Readable>;
+  /**
+   * Publishes an upload's bytes as `digest` (the caller verified them), as BlobWriter.commit
+   * does, and removes the upload. A blob that already exists is kept as it is.
+   */
+  commitUpload(id: string, digest: string): Promise<void>;
+  /** Removes an upload's bytes; false when there were none. */
+  deleteUpload(id: string): Promise<boolean>;
+  /** Every upload id, in no particular order. */
+  listUploads(): AsyncIterable<string>;
 }

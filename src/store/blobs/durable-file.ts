@@ -34,6 +34,12 @@ export interface DurableFileOptions {
   direct?: boolean;
   /** Bytes written buffered before O_DIRECT starts (default BUFFERED_HEAD). */
   bufferedHead?: number;
+  /**
+   * Appends to the file (created if missing) from this offset, cutting it there first (a
+   * resumed upload: what lies beyond was never acknowledged). Without it the file must be
+   * new (O_EXCL).
+   */
+  position?: number;
 }
 
 const SLAB = 1024 * 1024;
@@ -111,7 +117,9 @@ export class DurableFileWriter extends Writable {
     for (let i = 0; i < SLABS; i++) this.slabs.push({ buf: arena.buf.subarray(i * SLAB, (i + 1) * SLAB), used: 0, writing: null });
     const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fs.constants;
     // O_EXCL: the temp name is fresh; an existing file would mean a collision, never reuse it.
-    const flags = O_WRONLY | O_CREAT | O_EXCL;
+    // An append (resumed upload) opens its file as it is and cuts it at `position`.
+    const append = this.options.position !== undefined;
+    const flags = append ? O_WRONLY | O_CREAT : O_WRONLY | O_CREAT | O_EXCL;
     const mode = this.options.mode ?? 0o644;
     const tryDirect = this.options.direct !== false && arena.aligned && O_DIRECT !== undefined;
     const open = (direct: boolean) =>
@@ -122,7 +130,10 @@ export class DurableFileWriter extends Writable {
         this.fd = fd;
         this.direct = direct;
         this.openedDirect = direct;
-        callback();
+        if (!append) return callback();
+        const position = this.options.position as number;
+        this.position = position;
+        fs.ftruncate(fd, position, (truncErr) => callback(truncErr));
       });
     open(tryDirect);
   }

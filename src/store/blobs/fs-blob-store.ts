@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { notFound } from '../../domain/errors.js';
+import { Readable, type Writable } from 'node:stream';
+import { invalidInput, notFound } from '../../domain/errors.js';
 import { BlobPaths } from './blob-paths.js';
 import { DurableFileWriter } from './durable-file.js';
-import { assertRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
+import { assertRange, isUploadId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
@@ -27,6 +27,8 @@ export class FsBlobStore implements BlobStore {
     await Promise.all(this.removing);
     await fs.mkdir(this.paths.blobs, { recursive: true });
     await fs.mkdir(this.paths.tmp, { recursive: true });
+    // Resumable uploads survive restarts (garbage collection reclaims abandoned ones).
+    await fs.mkdir(this.paths.uploads, { recursive: true });
     let removedTemp = 0;
     for (const name of await fs.readdir(this.paths.tmp)) {
       await fs.rm(path.join(this.paths.tmp, name), { force: true, recursive: true });
@@ -49,28 +51,14 @@ export class FsBlobStore implements BlobStore {
         const target = this.paths.blob(digest);
         if (!stream.writableFinished) throw new Error('blob writer committed before its stream finished');
         state = 'committing';
-        let duplicate = false;
         try {
           await closed;
-          await fs.mkdir(path.dirname(target), { recursive: true });
-          try {
-            // link() refuses to replace: an existing blob (same digest = same bytes) stays as it is.
-            await fs.link(tmp, target);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-            duplicate = true;
-          }
-          await syncDir(path.dirname(target));
+          await this.publish(tmp, target);
           state = 'committed';
         } catch (err) {
           // A failed commit ends the upload: nothing is left for abort() to clean.
           state = 'aborted';
           throw err;
-        } finally {
-          // A dropped duplicate is the temp file's last link: removing it frees all its
-          // blocks (~0.75 s for 1 GiB on ext4 with discard), which the upload need not wait for.
-          if (duplicate) this.removeLater(tmp);
-          else await fs.rm(tmp, { force: true });
         }
       },
       abort: async () => {
@@ -84,6 +72,67 @@ export class FsBlobStore implements BlobStore {
     };
   }
 
+  /**
+   * Links a finished, durable file into the blob address `target`, then removes the file
+   * (also when the link failed). link() refuses to replace: an existing blob (same digest =
+   * same bytes) stays as it is.
+   */
+  private async publish(file: string, target: string): Promise<void> {
+    let duplicate = false;
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      try {
+        await fs.link(file, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        duplicate = true;
+        // The stored blob was just uploaded again (a push under way): young again for GC.
+        const now = new Date();
+        await fs.utimes(target, now, now);
+      }
+      await syncDir(path.dirname(target));
+    } finally {
+      // A dropped duplicate is the file's last link: removing it frees all its blocks
+      // (~0.75 s for 1 GiB on ext4 with discard), which the upload need not wait for.
+      if (duplicate) this.removeLater(file);
+      else await fs.rm(file, { force: true });
+    }
+  }
+
+  async appendUpload(id: string, position: number): Promise<Writable> {
+    const file = this.paths.upload(id);
+    if (!Number.isSafeInteger(position) || position < 0) throw invalidInput(`Invalid upload position: ${position}`);
+    return new DurableFileWriter(file, { syncEvery: SYNC_EVERY_BYTES, position });
+  }
+
+  async statUpload(id: string): Promise<BlobInfo | null> {
+    return await statIfPresent(this.paths.upload(id));
+  }
+
+  async readUpload(id: string, length: number): Promise<Readable> {
+    const file = this.paths.upload(id);
+    if (length === 0) return Readable.from([]);
+    const handle = await openForReading(file, 'Upload not found');
+    return handle.createReadStream({ highWaterMark: READ_BUFFER_BYTES, start: 0, end: length - 1 });
+  }
+
+  async commitUpload(id: string, digest: string): Promise<void> {
+    const file = this.paths.upload(id);
+    const target = this.paths.blob(digest);
+    await fs.access(file).catch(() => {
+      throw notFound('Upload not found');
+    });
+    await this.publish(file, target);
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    return await unlinkIfPresent(this.paths.upload(id));
+  }
+
+  async *listUploads(): AsyncIterable<string> {
+    for (const name of (await readdirIfPresent(this.paths.uploads)).sort()) if (isUploadId(name)) yield name;
+  }
+
   /** Removes a temp file in the background; init() waits for it (a crash leaves it to init). */
   private removeLater(file: string): void {
     const removal: Promise<void> = fs.rm(file, { force: true }).then(
@@ -94,25 +143,13 @@ export class FsBlobStore implements BlobStore {
   }
 
   async stat(digest: string): Promise<BlobInfo | null> {
-    try {
-      const st = await fs.stat(this.paths.blob(digest));
-      return { size: st.size, modifiedAt: st.mtimeMs };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    return await statIfPresent(this.paths.blob(digest));
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const file = this.paths.blob(digest);
     if (range) assertRange(range);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
-      throw err;
-    }
+    const handle = await openForReading(file, 'Blob not found');
     // Once open, the bytes stay readable even if the blob is deleted meanwhile.
     try {
       return handle.createReadStream({
@@ -126,13 +163,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async openReader(digest: string): Promise<BlobReader> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.paths.blob(digest), 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('Blob not found');
-      throw err;
-    }
+    const handle = await openForReading(this.paths.blob(digest), 'Blob not found');
     try {
       const { size } = await handle.stat();
       return {
@@ -148,24 +179,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async delete(digest: string): Promise<boolean> {
-    try {
-      await fs.unlink(this.paths.blob(digest));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
+    return await unlinkIfPresent(this.paths.blob(digest));
   }
 
   async *list(): AsyncIterable<string> {
-    let dirs: string[];
-    try {
-      dirs = await fs.readdir(this.paths.blobs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const dir of dirs.sort()) {
+    for (const dir of (await readdirIfPresent(this.paths.blobs)).sort()) {
       let names: string[];
       try {
         names = await fs.readdir(path.join(this.paths.blobs, dir));
@@ -186,5 +204,47 @@ async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** Size and mtime of a file, or null when it does not exist. */
+async function statIfPresent(file: string): Promise<BlobInfo | null> {
+  try {
+    const st = await fs.stat(file);
+    return { size: st.size, modifiedAt: st.mtimeMs };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Removes a file; false when it did not exist. */
+async function unlinkIfPresent(file: string): Promise<boolean> {
+  try {
+    await fs.unlink(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** The names in a directory; none when it does not exist. */
+async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Opens a file to read; NOT_FOUND (`message`) when it does not exist. */
+async function openForReading(file: string, message: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(message);
+    throw err;
   }
 }

@@ -7,10 +7,11 @@
  *   blobs     digest → { bytes, modifiedAt }   committed blobs, never replaced
  *   uploads   the writers neither committed nor aborted (init() drops them, as the file
  *             store removes tmp/ at start-up)
+ *   sessions  uuid → { bytes, modifiedAt }   resumable (v2) uploads; they survive init()
  */
 import { Readable, Writable } from 'node:stream';
-import { notFound } from '../../domain/errors.js';
-import { assertRange, digestHex, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
+import { invalidInput, notFound } from '../../domain/errors.js';
+import { assertRange, assertUploadId, digestHex, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
 
 /** Bytes per chunk of a read stream (the file store reads 1 MiB at a time too). */
 const READ_CHUNK = 1024 * 1024;
@@ -24,6 +25,7 @@ export class MemoryBlobStore implements BlobStore {
   private readonly blobs = new Map<string, StoredBlob>();
   /** Uploads in progress, each with what drops it (init() after a "crash"). */
   private readonly uploads = new Map<BlobWriter, () => void>();
+  private readonly sessions = new Map<string, StoredBlob>();
 
   async init(): Promise<{ removedTemp: number }> {
     const removedTemp = this.uploads.size;
@@ -98,6 +100,55 @@ export class MemoryBlobStore implements BlobStore {
 
   async *list(): AsyncIterable<string> {
     yield* [...this.blobs.keys()];
+  }
+
+  async appendUpload(id: string, position: number): Promise<Writable> {
+    assertUploadId(id);
+    if (!Number.isSafeInteger(position) || position < 0) throw invalidInput(`Invalid upload position: ${position}`);
+    const chunks: Buffer[] = [];
+    return new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(Buffer.from(chunk));
+        callback();
+      },
+      final: (callback) => {
+        const before = this.sessions.get(id)?.bytes ?? Buffer.alloc(0);
+        this.sessions.set(id, { bytes: Buffer.concat([before.subarray(0, position), ...chunks]), modifiedAt: Date.now() });
+        callback();
+      },
+    });
+  }
+
+  async statUpload(id: string): Promise<BlobInfo | null> {
+    assertUploadId(id);
+    const session = this.sessions.get(id);
+    return session ? { size: session.bytes.length, modifiedAt: session.modifiedAt } : null;
+  }
+
+  async readUpload(id: string, length: number): Promise<Readable> {
+    assertUploadId(id);
+    const session = this.sessions.get(id);
+    if (!session) throw notFound('Upload not found');
+    return Readable.from(chunksOf(session.bytes, 0, Math.min(length, session.bytes.length)), { objectMode: false });
+  }
+
+  async commitUpload(id: string, digest: string): Promise<void> {
+    assertUploadId(id);
+    digestHex(digest);
+    const session = this.sessions.get(id);
+    if (!session) throw notFound('Upload not found');
+    if (this.blobs.has(digest)) this.blobs.get(digest)!.modifiedAt = Date.now();
+    else this.blobs.set(digest, { bytes: session.bytes, modifiedAt: Date.now() });
+    this.sessions.delete(id);
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    assertUploadId(id);
+    return this.sessions.delete(id);
+  }
+
+  async *listUploads(): AsyncIterable<string> {
+    yield* [...this.sessions.keys()].sort();
   }
 
   private get(digest: string): StoredBlob {

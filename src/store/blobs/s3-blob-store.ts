@@ -16,6 +16,13 @@
  * a jump opens a ranged GET pinned to the same object (If-Match its ETag). It has no file
  * descriptor: the layer sender streams. `presignGet` hands out a URL for s3_redirect.
  *
+ * Resumable (Registry API v2) uploads: each append is an object of its own under
+ * sessions/<uuid>/ (the same multipart stream), named by its offset; an append that fails
+ * leaves no object (a multipart upload completes atomically, and is aborted otherwise). The
+ * commit writes the bytes under blobs/ at once: one server-side copy for a single append,
+ * else one multipart upload fed from the session's objects, which appears whole or not at
+ * all; then the session's objects are deleted.
+ *
  * Failures of the object store itself (5xx, network) surface as UNAVAILABLE (503).
  */
 import { Readable, Writable } from 'node:stream';
@@ -38,9 +45,9 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { notFound, RegistryError } from '../../domain/errors.js';
+import { invalidInput, notFound, RegistryError } from '../../domain/errors.js';
 import { assertRange, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './blob-store.js';
-import { BLOBS_PREFIX, s3Keys, UPLOADS_PREFIX } from './s3-keys.js';
+import { BLOBS_PREFIX, s3Keys, SESSIONS_PREFIX, UPLOADS_PREFIX } from './s3-keys.js';
 
 export interface S3BlobStoreOptions {
   /** e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7480; empty: AWS's default for the region. */
@@ -162,13 +169,13 @@ export class S3BlobStore implements BlobStore {
     await this.call(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
   }
 
-  private async *listObjects(prefix: string): AsyncIterable<{ Key: string; LastModified?: Date }> {
+  private async *listObjects(prefix: string): AsyncIterable<{ Key: string; LastModified?: Date; Size?: number }> {
     let token: string | undefined;
     do {
       const page = await this.call(() => this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
       ));
-      for (const object of page.Contents ?? []) if (object.Key) yield { Key: object.Key, LastModified: object.LastModified };
+      for (const object of page.Contents ?? []) if (object.Key) yield { Key: object.Key, LastModified: object.LastModified, Size: object.Size };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
@@ -296,6 +303,119 @@ export class S3BlobStore implements BlobStore {
     for await (const object of this.listObjects(BLOBS_PREFIX)) {
       const digest = s3Keys.digestOf(object.Key);
       if (digest) yield digest;
+    }
+  }
+
+  // ── resumable uploads ─────────────────────────────────────────────────────────────
+
+  /** The objects of a session in order, the contiguous run from byte 0 (a gap ends it). */
+  private async sessionParts(id: string): Promise<{ parts: Array<{ key: string; start: number; size: number }>; size: number; modifiedAt: number; all: string[] }> {
+    const found: Array<{ key: string; start: number; size: number; at: number }> = [];
+    for await (const object of this.listObjects(s3Keys.session(id))) {
+      const part = s3Keys.sessionPartOf(object.Key);
+      if (part) found.push({ key: object.Key, start: part.start, size: object.Size ?? 0, at: object.LastModified?.getTime() ?? 0 });
+    }
+    found.sort((a, b) => a.start - b.start);
+    const parts: Array<{ key: string; start: number; size: number }> = [];
+    let size = 0;
+    for (const part of found) {
+      if (part.start !== size) break;
+      parts.push(part);
+      size += part.size;
+    }
+    return { parts, size, modifiedAt: Math.max(0, ...found.map((p) => p.at)), all: found.map((p) => p.key) };
+  }
+
+  async appendUpload(id: string, position: number): Promise<Writable> {
+    if (!Number.isSafeInteger(position) || position < 0) throw invalidInput(`Invalid upload position: ${position}`);
+    // Cut at `position`: an append that never was acknowledged is dropped. (Appends end on
+    // object boundaries; an object that spans `position` is rewritten shorter.)
+    const { parts, all } = await this.sessionParts(id);
+    for (const key of all) {
+      const part = s3Keys.sessionPartOf(key);
+      if (part && part.start >= position) await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    }
+    const spanning = parts.find((p) => p.start < position && position < p.start + p.size);
+    if (spanning) await this.truncateObject(spanning.key, position - spanning.start);
+    const stream = new MultipartUploadStream(this, s3Keys.sessionPart(id, position), this.partSize);
+    // Given up before it completed: no object, and no multipart upload left behind.
+    stream.once('close', () => {
+      if (!stream.completed) stream.discard().catch(() => {});
+    });
+    return stream;
+  }
+
+  /** Rewrites `key` with its first `length` bytes (a PUT replaces an object whole, atomically). */
+  private async truncateObject(key: string, length: number): Promise<void> {
+    const object = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${length - 1}` })));
+    const stream = new MultipartUploadStream(this, key, this.partSize);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      stream.once('finish', resolve);
+      (object.Body as Readable).once('error', reject).pipe(stream);
+    });
+  }
+
+  async statUpload(id: string): Promise<BlobInfo | null> {
+    const session = await this.sessionParts(id);
+    return session.all.length === 0 ? null : { size: session.size, modifiedAt: session.modifiedAt };
+  }
+
+  async readUpload(id: string, length: number): Promise<Readable> {
+    const { parts, all } = await this.sessionParts(id);
+    if (all.length === 0) throw notFound('Upload not found');
+    return Readable.from(this.sessionBytes(parts, length));
+  }
+
+  /** The first `length` bytes of a session's objects, one GET after the other. */
+  private async *sessionBytes(parts: Array<{ key: string; start: number; size: number }>, length: number): AsyncIterable<Buffer> {
+    for (const part of parts) {
+      if (part.start >= length || part.size === 0) continue;
+      const end = Math.min(part.size, length - part.start) - 1;
+      const object = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: part.key, Range: `bytes=0-${end}` })));
+      for await (const chunk of object.Body as Readable) yield chunk as Buffer;
+    }
+  }
+
+  async commitUpload(id: string, digest: string): Promise<void> {
+    const target = s3Keys.blob(digest);
+    const { parts, size, all } = await this.sessionParts(id);
+    if (all.length === 0) throw notFound('Upload not found');
+    // First write wins: an existing blob (same digest = same bytes) is never replaced.
+    if (!(await this.stat(digest))) {
+      if (parts.length === 1) {
+        await this.copy(parts[0].key, target, size);
+      } else {
+        const stream = new MultipartUploadStream(this, target, this.partSize);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            stream.once('error', reject);
+            stream.once('finish', resolve);
+            Readable.from(this.sessionBytes(parts, size)).once('error', reject).pipe(stream);
+          });
+        } catch (err) {
+          await stream.discard().catch(() => {});
+          throw err;
+        }
+      }
+    }
+    await this.deleteUpload(id);
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const { all } = await this.sessionParts(id);
+    for (const key of all) await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    return all.length > 0;
+  }
+
+  async *listUploads(): AsyncIterable<string> {
+    const seen = new Set<string>();
+    for await (const object of this.listObjects(SESSIONS_PREFIX)) {
+      const part = s3Keys.sessionPartOf(object.Key);
+      if (part && !seen.has(part.id)) {
+        seen.add(part.id);
+        yield part.id;
+      }
     }
   }
 

@@ -7,22 +7,31 @@
  *   │                                   written only by a server-side copy of a verified
  *   │                                   upload, so a key either does not exist or holds
  *   │                                   the complete bytes
- *   └── uploads/<random>                one upload: a multipart upload while bytes arrive,
- *                                       then the completed object until commit copies it
- *                                       under blobs/ and deletes it; abandoned ones are
- *                                       removed by init() once older than the store's
- *                                       abandon age (other nodes' uploads are younger)
+ *   ├── uploads/<random>                one upload: a multipart upload while bytes arrive,
+ *   │                                   then the completed object until commit copies it
+ *   │                                   under blobs/ and deletes it; abandoned ones are
+ *   │                                   removed by init() once older than the store's
+ *   │                                   abandon age (other nodes' uploads are younger)
+ *   └── sessions/<uuid>/<start>         a resumable (Registry API v2) upload: one object per
+ *                                       append, named by its first byte's offset (15
+ *                                       digits); the session's bytes are the objects in
+ *                                       order; commit writes them under blobs/ (a copy, or
+ *                                       one multipart upload) and deletes them; GC reclaims
+ *                                       abandoned sessions (init() leaves them)
  *
  * `list()` reads only blobs/: an upload is never visible as a blob.
  */
 import { randomBytes } from 'node:crypto';
 import { invalidInput } from '../../domain/errors.js';
+import { assertUploadId } from './blob-store.js';
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 const BLOB_KEY = /^blobs\/sha256\/([a-f0-9]{2})\/([a-f0-9]{64})$/;
 
 export const BLOBS_PREFIX = 'blobs/sha256/';
 export const UPLOADS_PREFIX = 'uploads/';
+export const SESSIONS_PREFIX = 'sessions/';
+const SESSION_PART = /^sessions\/([a-f0-9-]{36})\/(\d{15})$/;
 
 export const s3Keys = {
   /** The key of a blob; the digest is validated here, before it can become a key. */
@@ -36,6 +45,23 @@ export const s3Keys = {
   /** A fresh, unpredictable key for an upload. */
   newUpload(): string {
     return `${UPLOADS_PREFIX}${randomBytes(12).toString('hex')}`;
+  },
+
+  /** The prefix of a resumable session's objects; the id is validated here. */
+  session(id: string): string {
+    assertUploadId(id);
+    return `${SESSIONS_PREFIX}${id}/`;
+  },
+
+  /** The object of a session's append that starts at byte `start`. */
+  sessionPart(id: string, start: number): string {
+    return `${this.session(id)}${String(start).padStart(15, '0')}`;
+  },
+
+  /** The session and first byte of a key listed under sessions/, or null. */
+  sessionPartOf(key: string): { id: string; start: number } | null {
+    const m = SESSION_PART.exec(key);
+    return m ? { id: m[1], start: Number(m[2]) } : null;
   },
 
   /** The digest of a key listed under blobs/, or null if it is not a blob. */

@@ -33,9 +33,24 @@
  *
  * OAuth ids and hashes are lowercase hex; user names are [a-z0-9_].
  *
+ *   Registry API v2 (<name> is the full name: `ns/repo`, or deeper `a/b/c`; digests are
+ *   `sha256:<hex>`, validated before they get here):
+ *   manifest!<digest>                     raw bytes of a manifest, exactly as pushed (stored
+ *                                         once, whichever repositories hold it)
+ *   repoman!<name>!<digest>               ManifestLink: the repository holds this manifest
+ *   referrer!<name>!<subject>!<digest>    true: the manifest <digest> of <name> has `subject`
+ *                                         <subject> (the referrers API), written with its link
+ *   repoblob!<name>!<digest>              BlobLink: the repository holds this blob
+ *   upload!<uuid>                         UploadRecord: a v2 upload session (bytes in uploads/)
+ *   layer!<digest>                        LayerFacts {compression, diffId} of a layer blob
+ *   v1man!<image id>!<docker|oci>         string: the manifest digest that shows this v1 image
+ *                                         over v2 (synthesized once, or the one pushed over v2)
+ *
  * Writes that belong together go in one batch: an image's record + json + ancestry; a tag
  * + its repository record + its image-list links; a repository delete with all its tags,
- * image-list entries and reverse links; a user with its e-mail index.
+ * image-list entries and reverse links (and its manifest links, referrer entries and blob
+ * links); a user with its e-mail index; a manifest's bytes, link and referrer entry.
+ * A tag record names an image (v1), a manifest (v2), or both.
  */
 import type { ImageId, RepoName, Tag } from '../../domain/names.js';
 
@@ -58,6 +73,13 @@ export const keys = {
   repoPulls: (name: RepoName) => `pulls!${name.full}`,
   tagPull: (name: RepoName, tag: Tag) => `tagpull!${name.full}!${tag}`,
   tagPusher: (name: RepoName, tag: Tag) => `tagpush!${name.full}!${tag}`,
+  manifest: (digest: string) => `manifest!${digest}`,
+  manifestLink: (name: RepoName, digest: string) => `repoman!${name.full}!${digest}`,
+  referrer: (name: RepoName, subject: string, digest: string) => `referrer!${name.full}!${subject}!${digest}`,
+  blobLink: (name: RepoName, digest: string) => `repoblob!${name.full}!${digest}`,
+  upload: (id: string) => `upload!${id}`,
+  layerFacts: (digest: string) => `layer!${digest}`,
+  imageManifest: (id: ImageId, flavor: string) => `v1man!${id}!${flavor}`,
   oauthClient: (id: string) => `oauthclient!${id}`,
   oauthCode: (hash: string) => `oauthcode!${hash}`,
   oauthGrant: (user: string, id: string) => `oauthgrant!${user}!${id}`,
@@ -87,6 +109,13 @@ export const ranges = {
   /** The repositories of one namespace (`/` ends the namespace: `ab/` never matches `ab-c/`). */
   tagPulls: (name: RepoName) => prefixRange(`tagpull!${name.full}!`),
   tagPushers: (name: RepoName) => prefixRange(`tagpush!${name.full}!`),
+  manifests: () => prefixRange('manifest!'),
+  manifestLinks: (name: RepoName) => prefixRange(`repoman!${name.full}!`),
+  referrers: (name: RepoName, subject: string) => prefixRange(`referrer!${name.full}!${subject}!`),
+  allReferrers: (name: RepoName) => prefixRange(`referrer!${name.full}!`),
+  blobLinks: (name: RepoName) => prefixRange(`repoblob!${name.full}!`),
+  uploads: () => prefixRange('upload!'),
+  imageManifests: () => prefixRange('v1man!'),
   oauthClients: () => prefixRange('oauthclient!'),
   oauthGrants: (user: string) => prefixRange(`oauthgrant!${user}!`),
   oauthGrantTokens: (grantId: string) => prefixRange(`oauthgt!${grantId}!`),

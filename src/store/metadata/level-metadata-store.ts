@@ -4,9 +4,12 @@
  */
 import { Level } from 'level';
 import { KeyedQueue } from '../../domain/keyed-queue.js';
-import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
+import { parseStoredName, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type {
+  BlobLink,
   ImageRecord,
+  LayerFacts,
+  ManifestLink,
   OAuthClientRecord,
   OAuthCodeRecord,
   OAuthGrantRecord,
@@ -14,12 +17,13 @@ import type {
   RepoImageEntry,
   RepoRecord,
   TagRecord,
+  UploadRecord,
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
 import { ListCache } from './list-cache.js';
-import type { MetadataStore } from './metadata-store.js';
+import type { ManifestFlavor, MetadataStore } from './metadata-store.js';
 import type { RepoPullStats, TagStats } from './metadata-store.js';
 
 type Json = unknown;
@@ -185,6 +189,9 @@ export class LevelMetadataStore implements MetadataStore {
       for await (const key of this.db.keys(ranges.repoImages(name))) {
         ops.push({ type: 'del', key }, { type: 'del', key: keys.imageRepo(lastPart(key) as ImageId, name) });
       }
+      for (const range of [ranges.manifestLinks(name), ranges.allReferrers(name), ranges.blobLinks(name)]) {
+        for await (const key of this.db.keys(range)) ops.push({ type: 'del', key });
+      }
       await this.batchDropping(name, ops, this.tagLists, this.repoImageLists);
       this.rememberRepo(name, null);
       return true;
@@ -286,7 +293,7 @@ export class LevelMetadataStore implements MetadataStore {
 
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
     const out: RepoName[] = [];
-    for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseRepoPath(lastPart(key)));
+    for await (const key of this.db.keys(ranges.imageRepos(id))) out.push(parseStoredName(lastPart(key)));
     return out;
   }
 
@@ -347,11 +354,11 @@ export class LevelMetadataStore implements MetadataStore {
     return this.get<RepoPullStats>(keys.repoPulls(name));
   }
 
-  addRepoPull(name: RepoName, at: string): Promise<void> {
+  addRepoPull(name: RepoName, at: string, count = 1): Promise<void> {
     // Read-modify-write, queued per repository so that concurrent pulls all count.
     return this.exclusive(name, async () => {
       const previous = await this.get<RepoPullStats>(keys.repoPulls(name));
-      const next: RepoPullStats = { count: (previous?.count ?? 0) + 1, lastPulledAt: at };
+      const next: RepoPullStats = { count: (previous?.count ?? 0) + count, lastPulledAt: at };
       await this.db.put(keys.repoPulls(name), next);
     });
   }
@@ -388,6 +395,140 @@ export class LevelMetadataStore implements MetadataStore {
       for await (const key of this.db.keys(ranges.tagPushers(name))) ops.push({ type: 'del', key });
       await this.batch(ops);
     });
+  }
+  // ── Registry API v2 (see RegistryV2Metadata) ──────────────────────────────────────────
+
+  async getManifest(digest: string): Promise<Buffer | null> {
+    const value = await this.db.get<string, Buffer>(keys.manifest(digest), { valueEncoding: 'buffer' });
+    return value ?? null;
+  }
+
+  getManifestLink(name: RepoName, digest: string): Promise<ManifestLink | null> {
+    return this.get<ManifestLink>(keys.manifestLink(name, digest));
+  }
+
+  listManifestLinks(name: RepoName): Promise<Array<[string, ManifestLink]>> {
+    return this.entries<ManifestLink>(ranges.manifestLinks(name));
+  }
+
+  async putManifest(name: RepoName, digest: string, bytes: Buffer, link: ManifestLink): Promise<void> {
+    const ops: Op[] = [{ type: 'put', key: keys.manifestLink(name, digest), value: link }];
+    // Content-addressed: the same digest is the same bytes; stored ones are not rewritten.
+    if ((await this.db.get(keys.manifest(digest), { valueEncoding: 'buffer' })) === undefined) {
+      ops.push({ type: 'put', key: keys.manifest(digest), value: bytes, valueEncoding: 'buffer' });
+    }
+    if (link.subject) ops.push({ type: 'put', key: keys.referrer(name, link.subject, digest), value: true });
+    await this.batch(ops);
+  }
+
+  async unlinkManifest(name: RepoName, digest: string): Promise<boolean> {
+    const link = await this.getManifestLink(name, digest);
+    if (!link) return false;
+    const ops: Op[] = [{ type: 'del', key: keys.manifestLink(name, digest) }];
+    if (link.subject) ops.push({ type: 'del', key: keys.referrer(name, link.subject, digest) });
+    await this.batch(ops);
+    return true;
+  }
+
+  async listReferrers(name: RepoName, subject: string): Promise<Array<[string, ManifestLink]>> {
+    const out: Array<[string, ManifestLink]> = [];
+    for await (const key of this.db.keys(ranges.referrers(name, subject))) {
+      const digest = lastPart(key);
+      const link = await this.getManifestLink(name, digest);
+      if (link) out.push([digest, link]);
+    }
+    return out;
+  }
+
+  async *listManifests(): AsyncIterable<string> {
+    for await (const key of this.db.keys(ranges.manifests())) yield lastPart(key);
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    await this.db.del(keys.manifest(digest));
+  }
+
+  getBlobLink(name: RepoName, digest: string): Promise<BlobLink | null> {
+    return this.get<BlobLink>(keys.blobLink(name, digest));
+  }
+
+  async linkBlobs(name: RepoName, blobs: ReadonlyArray<readonly [string, BlobLink]>): Promise<void> {
+    if (blobs.length === 0) return;
+    const existing = await this.db.getMany(blobs.map(([digest]) => keys.blobLink(name, digest)));
+    const ops: Op[] = [];
+    blobs.forEach(([digest, link], i) => {
+      if (existing[i] === undefined) ops.push({ type: 'put', key: keys.blobLink(name, digest), value: link });
+    });
+    if (ops.length > 0) await this.batch(ops);
+  }
+
+  async unlinkBlob(name: RepoName, digest: string): Promise<boolean> {
+    const key = keys.blobLink(name, digest);
+    if ((await this.db.get(key)) === undefined) return false;
+    await this.db.del(key);
+    return true;
+  }
+
+  listBlobLinks(name: RepoName): Promise<Array<[string, BlobLink]>> {
+    return this.entries<BlobLink>(ranges.blobLinks(name));
+  }
+
+  getUpload(id: string): Promise<UploadRecord | null> {
+    return this.get<UploadRecord>(keys.upload(id));
+  }
+
+  async putUpload(record: UploadRecord): Promise<void> {
+    await this.db.put(keys.upload(record.id), record);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.db.del(keys.upload(id));
+  }
+
+  async *listUploads(): AsyncIterable<UploadRecord> {
+    for await (const value of this.db.values(ranges.uploads())) yield value as UploadRecord;
+  }
+
+  getLayerFacts(digest: string): Promise<LayerFacts | null> {
+    return this.get<LayerFacts>(keys.layerFacts(digest));
+  }
+
+  async putLayerFacts(digest: string, facts: LayerFacts): Promise<void> {
+    await this.db.put(keys.layerFacts(digest), facts);
+  }
+
+  async deleteLayerFacts(digest: string): Promise<void> {
+    await this.db.del(keys.layerFacts(digest));
+  }
+
+  getImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<string | null> {
+    return this.get<string>(keys.imageManifest(id, flavor));
+  }
+
+  async putImageManifest(id: ImageId, flavor: ManifestFlavor, digest: string): Promise<void> {
+    const key = keys.imageManifest(id, flavor);
+    // One writer at a time per image, so the first manifest recorded stays.
+    await this.queue.run(key, async () => {
+      if ((await this.db.get(key)) === undefined) await this.db.put(key, digest);
+    });
+  }
+
+  async *listImageManifests(): AsyncIterable<{ id: ImageId; flavor: ManifestFlavor; digest: string }> {
+    for await (const [key, value] of this.db.iterator(ranges.imageManifests())) {
+      const [, id, flavor] = key.split('!');
+      yield { id: id as ImageId, flavor: flavor as ManifestFlavor, digest: value as string };
+    }
+  }
+
+  async deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void> {
+    await this.db.del(keys.imageManifest(id, flavor));
+  }
+
+  /** [last key part, value] of every key in `range`, in key order. */
+  private async entries<T>(range: { gt: string; lt: string }): Promise<Array<[string, T]>> {
+    const out: Array<[string, T]> = [];
+    for await (const [key, value] of this.db.iterator(range)) out.push([lastPart(key), value as T]);
+    return out;
   }
 
   // ── OAuth 2 ───────────────────────────────────────────────────────────────────────

@@ -22,9 +22,17 @@
  *   oauthClients  id → OAuthClientRecord        oauthCodes  sha256 → OAuthCodeRecord
  *   oauthGrants   "<user>!<id>" → OAuthGrantRecord
  *   oauthTokens   sha256 → OAuthTokenRecord     (a grant's tokens: those whose grantId is it)
+ *   manifests     digest → the manifest bytes   manifestLinks  ns/repo → digest → ManifestLink
+ *   blobLinks     ns/repo → digest → BlobLink   (referrers: the links whose subject is asked)
+ *   uploads       uuid → UploadRecord           layerFacts     digest → LayerFacts
+ *   imageManifests "<id>!<flavor>" → manifest digest
  */
-import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
+import { parseStoredName, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type {
+  BlobLink,
+  LayerFacts,
+  ManifestLink,
+  UploadRecord,
   ImageRecord,
   OAuthClientRecord,
   OAuthCodeRecord,
@@ -36,7 +44,7 @@ import type {
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
-import type { MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
+import type { ManifestFlavor, MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
 
 type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
 /** Serialized records of one repository, by tag or image id. */
@@ -61,6 +69,12 @@ export class MemoryMetadataData {
   readonly oauthCodes = new Map<string, string>();
   readonly oauthGrants = new Map<string, string>();
   readonly oauthTokens = new Map<string, string>();
+  readonly manifests = new Map<string, Buffer>();
+  readonly manifestLinks: PerRepo<string> = new Map();
+  readonly blobLinks: PerRepo<string> = new Map();
+  readonly uploads = new Map<string, string>();
+  readonly layerFacts = new Map<string, string>();
+  readonly imageManifests = new Map<string, string>();
 }
 
 const parse = <T>(text: string | undefined): T | null => (text === undefined ? null : (JSON.parse(text) as T));
@@ -179,6 +193,8 @@ export class MemoryMetadataStore implements MetadataStore {
     if (!d.repos.has(name.full)) return false;
     this.writeRepo(name, null);
     d.tags.delete(name.full);
+    d.manifestLinks.delete(name.full);
+    d.blobLinks.delete(name.full);
     for (const id of d.repoImages.get(name.full)?.keys() ?? []) this.unlinkReverse(id, name);
     d.repoImages.delete(name.full);
     this.tagLists.delete(name.full);
@@ -280,7 +296,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
-    return [...(this.d().imageRepos.get(id) ?? [])].sort().map(parseRepoPath);
+    return [...(this.d().imageRepos.get(id) ?? [])].sort().map(parseStoredName);
   }
 
   async getUser(name: string): Promise<UserRecord | null> {
@@ -345,10 +361,10 @@ export class MemoryMetadataStore implements MetadataStore {
     return parse(this.d().repoPulls.get(name.full));
   }
 
-  async addRepoPull(name: RepoName, at: string): Promise<void> {
+  async addRepoPull(name: RepoName, at: string, count = 1): Promise<void> {
     const pulls = this.d().repoPulls;
     const previous = parse<RepoPullStats>(pulls.get(name.full));
-    pulls.set(name.full, text({ count: (previous?.count ?? 0) + 1, lastPulledAt: at }));
+    pulls.set(name.full, text({ count: (previous?.count ?? 0) + count, lastPulledAt: at }));
   }
 
   async setTagsPulled(name: RepoName, tags: Tag[], at: string): Promise<void> {
@@ -467,5 +483,108 @@ export class MemoryMetadataStore implements MetadataStore {
       }
     }
     return pruned;
+  }
+
+  // ── Registry API v2 ───────────────────────────────────────────────────────────────
+
+  async getManifest(digest: string): Promise<Buffer | null> {
+    const bytes = this.d().manifests.get(digest);
+    return bytes ? Buffer.from(bytes) : null;
+  }
+
+  async getManifestLink(name: RepoName, digest: string): Promise<ManifestLink | null> {
+    return parse(this.d().manifestLinks.get(name.full)?.get(digest));
+  }
+
+  async listManifestLinks(name: RepoName): Promise<Array<[string, ManifestLink]>> {
+    return sorted(this.d().manifestLinks.get(name.full)).map(([digest, link]) => [digest, JSON.parse(link) as ManifestLink]);
+  }
+
+  async putManifest(name: RepoName, digest: string, bytes: Buffer, link: ManifestLink): Promise<void> {
+    const d = this.d();
+    if (!d.manifests.has(digest)) d.manifests.set(digest, Buffer.from(bytes));
+    inner(d.manifestLinks, name).set(digest, text(link));
+  }
+
+  async unlinkManifest(name: RepoName, digest: string): Promise<boolean> {
+    return this.d().manifestLinks.get(name.full)?.delete(digest) ?? false;
+  }
+
+  async listReferrers(name: RepoName, subject: string): Promise<Array<[string, ManifestLink]>> {
+    return (await this.listManifestLinks(name)).filter(([, link]) => link.subject === subject);
+  }
+
+  async *listManifests(): AsyncIterable<string> {
+    yield* [...this.d().manifests.keys()].sort();
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    this.d().manifests.delete(digest);
+  }
+
+  async getBlobLink(name: RepoName, digest: string): Promise<BlobLink | null> {
+    return parse(this.d().blobLinks.get(name.full)?.get(digest));
+  }
+
+  async linkBlobs(name: RepoName, blobs: ReadonlyArray<readonly [string, BlobLink]>): Promise<void> {
+    if (blobs.length === 0) return;
+    const links = inner(this.d().blobLinks, name);
+    for (const [digest, link] of blobs) if (!links.has(digest)) links.set(digest, text(link));
+  }
+
+  async unlinkBlob(name: RepoName, digest: string): Promise<boolean> {
+    return this.d().blobLinks.get(name.full)?.delete(digest) ?? false;
+  }
+
+  async listBlobLinks(name: RepoName): Promise<Array<[string, BlobLink]>> {
+    return sorted(this.d().blobLinks.get(name.full)).map(([digest, link]) => [digest, JSON.parse(link) as BlobLink]);
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | null> {
+    return parse(this.d().uploads.get(id));
+  }
+
+  async putUpload(record: UploadRecord): Promise<void> {
+    this.d().uploads.set(record.id, text(record));
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    this.d().uploads.delete(id);
+  }
+
+  async *listUploads(): AsyncIterable<UploadRecord> {
+    for (const [, record] of sorted(this.d().uploads)) yield JSON.parse(record) as UploadRecord;
+  }
+
+  async getLayerFacts(digest: string): Promise<LayerFacts | null> {
+    return parse(this.d().layerFacts.get(digest));
+  }
+
+  async putLayerFacts(digest: string, facts: LayerFacts): Promise<void> {
+    this.d().layerFacts.set(digest, text(facts));
+  }
+
+  async deleteLayerFacts(digest: string): Promise<void> {
+    this.d().layerFacts.delete(digest);
+  }
+
+  async getImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<string | null> {
+    return this.d().imageManifests.get(`${id}!${flavor}`) ?? null;
+  }
+
+  async putImageManifest(id: ImageId, flavor: ManifestFlavor, digest: string): Promise<void> {
+    const map = this.d().imageManifests;
+    if (!map.has(`${id}!${flavor}`)) map.set(`${id}!${flavor}`, digest);
+  }
+
+  async *listImageManifests(): AsyncIterable<{ id: ImageId; flavor: ManifestFlavor; digest: string }> {
+    for (const [key, digest] of sorted(this.d().imageManifests)) {
+      const [id, flavor] = key.split('!');
+      yield { id: id as ImageId, flavor: flavor as ManifestFlavor, digest };
+    }
+  }
+
+  async deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void> {
+    this.d().imageManifests.delete(`${id}!${flavor}`);
   }
 }

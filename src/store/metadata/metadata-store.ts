@@ -5,7 +5,10 @@
  */
 import type { ImageId, RepoName, Tag } from '../../domain/names.js';
 import type {
+  BlobLink,
   ImageRecord,
+  LayerFacts,
+  ManifestLink,
   OAuthClientRecord,
   OAuthCodeRecord,
   OAuthGrantRecord,
@@ -13,11 +16,67 @@ import type {
   RepoImageEntry,
   RepoRecord,
   TagRecord,
+  UploadRecord,
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
 
-export interface MetadataStore extends OAuthStore {
+/** Which kind of manifest shows a v1 image over v2 (Docker schema 2, or OCI for OCI-only clients). */
+export type ManifestFlavor = 'docker' | 'oci';
+
+/**
+ * What the Registry API v2 adds: manifests (bytes stored once per digest, linked into the
+ * repositories that hold them), blob links, upload sessions, layer facts (diff ids), and
+ * the manifests that show v1 images over v2. Digests are `sha256:<hex>`, validated by the
+ * caller.
+ */
+export interface RegistryV2Metadata {
+  /** The bytes of a stored manifest, exactly as pushed; null when not stored. */
+  getManifest(digest: string): Promise<Buffer | null>;
+  /** The repository's link to a manifest; null when the repository does not hold it. */
+  getManifestLink(name: RepoName, digest: string): Promise<ManifestLink | null>;
+  /** Every manifest the repository holds, sorted by digest. */
+  listManifestLinks(name: RepoName): Promise<Array<[string, ManifestLink]>>;
+  /**
+   * Stores the bytes (kept as they are if already stored), links them into the repository
+   * and indexes `link.subject` for the referrers API, atomically.
+   */
+  putManifest(name: RepoName, digest: string, bytes: Buffer, link: ManifestLink): Promise<void>;
+  /** Removes a repository's link to a manifest and its referrer entry; false if it had none. */
+  unlinkManifest(name: RepoName, digest: string): Promise<boolean>;
+  /** The manifests of the repository whose `subject` is `subject`, sorted by digest. */
+  listReferrers(name: RepoName, subject: string): Promise<Array<[string, ManifestLink]>>;
+  /** Every stored manifest digest. */
+  listManifests(): AsyncIterable<string>;
+  /** Removes stored manifest bytes (garbage collection). */
+  deleteManifest(digest: string): Promise<void>;
+
+  getBlobLink(name: RepoName, digest: string): Promise<BlobLink | null>;
+  /** Links blobs into a repository; a link that exists is kept as it is. */
+  linkBlobs(name: RepoName, blobs: ReadonlyArray<readonly [string, BlobLink]>): Promise<void>;
+  /** False when the repository had no such link. */
+  unlinkBlob(name: RepoName, digest: string): Promise<boolean>;
+  /** Every blob the repository holds, sorted by digest. */
+  listBlobLinks(name: RepoName): Promise<Array<[string, BlobLink]>>;
+
+  getUpload(id: string): Promise<UploadRecord | null>;
+  putUpload(record: UploadRecord): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  listUploads(): AsyncIterable<UploadRecord>;
+
+  getLayerFacts(digest: string): Promise<LayerFacts | null>;
+  putLayerFacts(digest: string, facts: LayerFacts): Promise<void>;
+  deleteLayerFacts(digest: string): Promise<void>;
+
+  /** The manifest that shows a v1 image over v2, or null. */
+  getImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<string | null>;
+  /** Records it unless one is recorded already (the first one stays: same bytes every time). */
+  putImageManifest(id: ImageId, flavor: ManifestFlavor, digest: string): Promise<void>;
+  listImageManifests(): AsyncIterable<{ id: ImageId; flavor: ManifestFlavor; digest: string }>;
+  deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void>;
+}
+
+export interface MetadataStore extends OAuthStore, RegistryV2Metadata {
   open(): Promise<void>;
   close(): Promise<void>;
   /** Cheap liveness check (a read). */
@@ -37,7 +96,10 @@ export interface MetadataStore extends OAuthStore {
 
   getRepo(name: RepoName): Promise<RepoRecord | null>;
   putRepo(name: RepoName, record: RepoRecord): Promise<void>;
-  /** Removes the repository, all its tags and its image list atomically; false if absent. */
+  /**
+   * Removes the repository, all its tags and its image list (and its manifest links,
+   * referrer entries and blob links) atomically; false if absent.
+   */
   deleteRepo(name: RepoName): Promise<boolean>;
   listRepos(): AsyncIterable<RepoRecord>;
   /**
@@ -97,8 +159,8 @@ export interface MetadataStore extends OAuthStore {
   /** The repositories of one namespace, sorted by repository name. */
   listReposInNamespace(namespace: string): AsyncIterable<RepoRecord>;
   getRepoPulls(name: RepoName): Promise<RepoPullStats | null>;
-  /** Counts one pull of the repository at `at` (ISO time); concurrent pulls are never lost. */
-  addRepoPull(name: RepoName, at: string): Promise<void>;
+  /** Counts `count` (default 1) pulls of the repository, the last at `at` (ISO time); concurrent calls are never lost. */
+  addRepoPull(name: RepoName, at: string, count?: number): Promise<void>;
   /** Marks tags pulled at `at` (ISO time), atomically. */
   setTagsPulled(name: RepoName, tags: Tag[], at: string): Promise<void>;
   setTagPusher(name: RepoName, tag: Tag, user: string): Promise<void>;

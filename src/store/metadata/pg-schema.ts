@@ -24,6 +24,14 @@
  *   oauth_grants       user, id            OAuthGrantRecord (json)
  *   oauth_tokens       hash                OAuthTokenRecord (json); grant_id: the tokens a
  *                                          revocation deletes; expires_at for pruning
+ *   manifests          digest              a Registry API v2 manifest's bytes (bytea), exactly
+ *                                          as pushed, stored once whatever holds it
+ *   manifest_links     repo, digest        ManifestLink (json): the repository holds the
+ *                                          manifest; subject indexed for the referrers API
+ *   blob_links         repo, digest        BlobLink (json): the repository holds the blob
+ *   uploads            id                  UploadRecord (json): a v2 upload session
+ *   layer_facts        digest              LayerFacts (json): compression and diff_id
+ *   image_manifests    image_id, flavor    the manifest digest that shows a v1 image over v2
  *
  * Names and tags are validated before they reach a query (domain/names.ts) and always go in
  * as parameters. Text keys sort with COLLATE "C" (byte order), so every listing comes in the
@@ -133,6 +141,44 @@ export const MIGRATIONS: readonly Migration[] = [
         record json NOT NULL
       );
       CREATE INDEX oauth_tokens_grant ON oauth_tokens (grant_id);
+    `,
+  },
+  {
+    version: 3,
+    name: 'Registry API v2: manifests, manifest and blob links, referrers, uploads, layer facts, manifests of v1 images',
+    sql: `
+      CREATE TABLE manifests (
+        digest text COLLATE "C" PRIMARY KEY,
+        bytes bytea NOT NULL
+      );
+      CREATE TABLE manifest_links (
+        repo text COLLATE "C" NOT NULL,
+        digest text COLLATE "C" NOT NULL,
+        subject text COLLATE "C",
+        record json NOT NULL,
+        PRIMARY KEY (repo, digest)
+      );
+      CREATE INDEX manifest_links_subject ON manifest_links (repo, subject, digest) WHERE subject IS NOT NULL;
+      CREATE TABLE blob_links (
+        repo text COLLATE "C" NOT NULL,
+        digest text COLLATE "C" NOT NULL,
+        record json NOT NULL,
+        PRIMARY KEY (repo, digest)
+      );
+      CREATE TABLE uploads (
+        id text COLLATE "C" PRIMARY KEY,
+        record json NOT NULL
+      );
+      CREATE TABLE layer_facts (
+        digest text COLLATE "C" PRIMARY KEY,
+        record json NOT NULL
+      );
+      CREATE TABLE image_manifests (
+        image_id text COLLATE "C" NOT NULL,
+        flavor text COLLATE "C" NOT NULL,
+        digest text COLLATE "C" NOT NULL,
+        PRIMARY KEY (image_id, flavor)
+      );
     `,
   },
 ];

@@ -10,8 +10,12 @@
  * a deadlock or serialization failure is retried.
  */
 import pg from 'pg';
-import { parseRepoPath, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
+import { parseStoredName, type ImageId, type RepoName, type Tag } from '../../domain/names.js';
 import type {
+  BlobLink,
+  LayerFacts,
+  ManifestLink,
+  UploadRecord,
   ImageRecord,
   OAuthClientRecord,
   OAuthCodeRecord,
@@ -23,7 +27,7 @@ import type {
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
-import type { MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
+import type { ManifestFlavor, MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
 import { openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
 
@@ -169,6 +173,8 @@ export class PostgresMetadataStore implements MetadataStore {
       if (gone.rowCount === 0) return false;
       await client.query('DELETE FROM tags WHERE repo = $1', [name.full]);
       await client.query('DELETE FROM repo_images WHERE repo = $1', [name.full]);
+      await client.query('DELETE FROM manifest_links WHERE repo = $1', [name.full]);
+      await client.query('DELETE FROM blob_links WHERE repo = $1', [name.full]);
       return true;
     });
   }
@@ -262,7 +268,7 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async reposOfImage(id: ImageId): Promise<RepoName[]> {
     const rows = await this.query<{ repo: string }>('SELECT repo FROM repo_images WHERE image_id = $1 ORDER BY repo', [id]);
-    return rows.map((row) => parseRepoPath(row.repo));
+    return rows.map((row) => parseStoredName(row.repo));
   }
 
   // ── users ──────────────────────────────────────────────────────────────────────────
@@ -367,11 +373,11 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows[0] ? { count: Number(rows[0].count), lastPulledAt: rows[0].last_pulled_at } : null;
   }
 
-  async addRepoPull(name: RepoName, at: string): Promise<void> {
+  async addRepoPull(name: RepoName, at: string, count = 1): Promise<void> {
     await this.query(
-      `INSERT INTO repo_pulls (repo, count, last_pulled_at) VALUES ($1, 1, $2)
-       ON CONFLICT (repo) DO UPDATE SET count = repo_pulls.count + 1, last_pulled_at = EXCLUDED.last_pulled_at`,
-      [name.full, at],
+      `INSERT INTO repo_pulls (repo, count, last_pulled_at) VALUES ($1, $3, $2)
+       ON CONFLICT (repo) DO UPDATE SET count = repo_pulls.count + EXCLUDED.count, last_pulled_at = EXCLUDED.last_pulled_at`,
+      [name.full, at, count],
     );
   }
 
@@ -546,6 +552,145 @@ export class PostgresMetadataStore implements MetadataStore {
       const tokens = await client.query('DELETE FROM oauth_tokens WHERE expires_at < $1', [before]);
       return (codes.rowCount ?? 0) + (tokens.rowCount ?? 0);
     });
+  }
+
+  // ── Registry API v2 ────────────────────────────────────────────────────────────────
+
+  async getManifest(digest: string): Promise<Buffer | null> {
+    const rows = await this.query<{ bytes: Buffer }>('SELECT bytes FROM manifests WHERE digest = $1', [digest]);
+    return rows[0]?.bytes ?? null;
+  }
+
+  async getManifestLink(name: RepoName, digest: string): Promise<ManifestLink | null> {
+    const rows = await this.query<{ record: ManifestLink }>('SELECT record FROM manifest_links WHERE repo = $1 AND digest = $2', [name.full, digest]);
+    return rows[0]?.record ?? null;
+  }
+
+  async listManifestLinks(name: RepoName): Promise<Array<[string, ManifestLink]>> {
+    const rows = await this.query<{ digest: string; record: ManifestLink }>('SELECT digest, record FROM manifest_links WHERE repo = $1 ORDER BY digest', [name.full]);
+    return rows.map((row) => [row.digest, row.record]);
+  }
+
+  putManifest(name: RepoName, digest: string, bytes: Buffer, link: ManifestLink): Promise<void> {
+    return this.tx(async (client) => {
+      // Content-addressed: the same digest is the same bytes; stored ones are not rewritten.
+      await client.query('INSERT INTO manifests (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, bytes]);
+      await client.query(
+        `INSERT INTO manifest_links (repo, digest, subject, record) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (repo, digest) DO UPDATE SET subject = EXCLUDED.subject, record = EXCLUDED.record`,
+        [name.full, digest, link.subject ?? null, JSON.stringify(link)],
+      );
+    });
+  }
+
+  async unlinkManifest(name: RepoName, digest: string): Promise<boolean> {
+    const rows = await this.query('DELETE FROM manifest_links WHERE repo = $1 AND digest = $2 RETURNING digest', [name.full, digest]);
+    return rows.length > 0;
+  }
+
+  async listReferrers(name: RepoName, subject: string): Promise<Array<[string, ManifestLink]>> {
+    const rows = await this.query<{ digest: string; record: ManifestLink }>(
+      'SELECT digest, record FROM manifest_links WHERE repo = $1 AND subject = $2 ORDER BY digest',
+      [name.full, subject],
+    );
+    return rows.map((row) => [row.digest, row.record]);
+  }
+
+  listManifests(): AsyncIterable<string> {
+    return this.scan<{ digest: string }, string>(
+      (after) => `SELECT digest FROM manifests ${after ? `WHERE digest > ${after}` : ''} ORDER BY digest LIMIT ${PAGE}`,
+      [],
+      (row) => row.digest,
+      (row) => row.digest,
+    );
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    await this.query('DELETE FROM manifests WHERE digest = $1', [digest]);
+  }
+
+  async getBlobLink(name: RepoName, digest: string): Promise<BlobLink | null> {
+    const rows = await this.query<{ record: BlobLink }>('SELECT record FROM blob_links WHERE repo = $1 AND digest = $2', [name.full, digest]);
+    return rows[0]?.record ?? null;
+  }
+
+  async linkBlobs(name: RepoName, blobs: ReadonlyArray<readonly [string, BlobLink]>): Promise<void> {
+    if (blobs.length === 0) return;
+    // One statement; an existing link stays as it is.
+    await this.query(
+      `INSERT INTO blob_links (repo, digest, record)
+       SELECT $1, d, r FROM unnest($2::text[], $3::json[]) AS t(d, r)
+       ON CONFLICT (repo, digest) DO NOTHING`,
+      [name.full, blobs.map(([digest]) => digest), blobs.map(([, link]) => JSON.stringify(link))],
+    );
+  }
+
+  async unlinkBlob(name: RepoName, digest: string): Promise<boolean> {
+    const rows = await this.query('DELETE FROM blob_links WHERE repo = $1 AND digest = $2 RETURNING digest', [name.full, digest]);
+    return rows.length > 0;
+  }
+
+  async listBlobLinks(name: RepoName): Promise<Array<[string, BlobLink]>> {
+    const rows = await this.query<{ digest: string; record: BlobLink }>('SELECT digest, record FROM blob_links WHERE repo = $1 ORDER BY digest', [name.full]);
+    return rows.map((row) => [row.digest, row.record]);
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | null> {
+    const rows = await this.query<{ record: UploadRecord }>('SELECT record FROM uploads WHERE id = $1', [id]);
+    return rows[0]?.record ?? null;
+  }
+
+  async putUpload(record: UploadRecord): Promise<void> {
+    await this.query('INSERT INTO uploads (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record', [record.id, JSON.stringify(record)]);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.query('DELETE FROM uploads WHERE id = $1', [id]);
+  }
+
+  listUploads(): AsyncIterable<UploadRecord> {
+    return this.scan<{ id: string; record: UploadRecord }, UploadRecord>(
+      (after) => `SELECT id, record FROM uploads ${after ? `WHERE id > ${after}` : ''} ORDER BY id LIMIT ${PAGE}`,
+      [],
+      (row) => row.id,
+      (row) => row.record,
+    );
+  }
+
+  async getLayerFacts(digest: string): Promise<LayerFacts | null> {
+    const rows = await this.query<{ record: LayerFacts }>('SELECT record FROM layer_facts WHERE digest = $1', [digest]);
+    return rows[0]?.record ?? null;
+  }
+
+  async putLayerFacts(digest: string, facts: LayerFacts): Promise<void> {
+    await this.query('INSERT INTO layer_facts (digest, record) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET record = EXCLUDED.record', [digest, JSON.stringify(facts)]);
+  }
+
+  async deleteLayerFacts(digest: string): Promise<void> {
+    await this.query('DELETE FROM layer_facts WHERE digest = $1', [digest]);
+  }
+
+  async getImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<string | null> {
+    const rows = await this.query<{ digest: string }>('SELECT digest FROM image_manifests WHERE image_id = $1 AND flavor = $2', [id, flavor]);
+    return rows[0]?.digest ?? null;
+  }
+
+  async putImageManifest(id: ImageId, flavor: ManifestFlavor, digest: string): Promise<void> {
+    // The first one recorded stays.
+    await this.query('INSERT INTO image_manifests (image_id, flavor, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [id, flavor, digest]);
+  }
+
+  listImageManifests(): AsyncIterable<{ id: ImageId; flavor: ManifestFlavor; digest: string }> {
+    return this.scan<{ image_id: ImageId; flavor: ManifestFlavor; digest: string; k: string }, { id: ImageId; flavor: ManifestFlavor; digest: string }>(
+      (after) => `SELECT image_id, flavor, digest, image_id || '!' || flavor AS k FROM image_manifests ${after ? `WHERE image_id || '!' || flavor > ${after}` : ''} ORDER BY k LIMIT ${PAGE}`,
+      [],
+      (row) => row.k,
+      (row) => ({ id: row.image_id, flavor: row.flavor, digest: row.digest }),
+    );
+  }
+
+  async deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void> {
+    await this.query('DELETE FROM image_manifests WHERE image_id = $1 AND flavor = $2', [id, flavor]);
   }
 }
 

@@ -91,7 +91,7 @@ function tagRow(name: RepoName, row: TagRow, i: number, host: string, untag: boo
   const field = `pull-${i}`;
   return html`<tr>
 <th scope="row"><a href="${tagPath(name, row.tag)}">${row.tag}</a></th>
-<td>${shortId(row.imageId)}</td>
+<td>${shortId(row.imageId ?? row.manifest ?? '')}</td>
 <td class="num">${bytes(row.size)}</td>
 <td>${time(row.pushedAt)}</td>
 <td>${row.pushedBy ?? html`<span class="muted">unknown</span>`}</td>

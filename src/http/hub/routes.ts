@@ -20,12 +20,12 @@ import { parseRepoName, type RepoName, type Tag } from '../../domain/names.js';
 import { ANONYMOUS, type Principal } from '../../services/access.js';
 import type { HubService, PageQuery, PullRecorder } from '../../services/hub.js';
 import type { UserService } from '../../services/users.js';
-import { basicUser, parseAuthorization, principalOf } from '../authenticate.js';
-import { jsonBody } from '../body.js';
-import { STATUS_BY_CODE } from '../error-map.js';
-import type { RegistryState } from '../middleware.js';
-import { requestHost } from '../request-host.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { basicUser, parseAuthorization, principalOf } from '../shared/authenticate.js';
+import { jsonBody } from '../shared/body.js';
+import { STATUS_BY_CODE } from '../shared/error-map.js';
+import type { RegistryState } from '../shared/middleware.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
+import { originOf } from '../shared/origin.js';
 
 export interface HubRouteDeps {
   hub: HubService;
@@ -232,9 +232,7 @@ function flag(value: string | string[] | undefined): boolean {
  * clients reach the double) says so with X-Forwarded-Proto.
  */
 function selfUrl(ctx: Context): URL {
-  const forwarded = ctx.get('X-Forwarded-Proto').split(',')[0].trim().toLowerCase();
-  const proto = forwarded === 'https' || forwarded === 'http' ? forwarded : ctx.protocol;
-  const url = new URL(`${proto}://${requestHost(ctx)}`);
+  const url = new URL(originOf(ctx));
   url.pathname = ctx.path;
   url.search = ctx.querystring;
   return url;

@@ -17,10 +17,10 @@
  * `Origin` (browsers send one with every POST) is another site.
  */
 import type { Context } from 'koa';
-import { invalidInput, RegistryError } from '../domain/errors.js';
-import { ANONYMOUS, type Principal } from '../services/access.js';
-import type { KeyRing } from '../services/keyring.js';
-import type { IssuedSession, Session, SessionService } from '../services/sessions.js';
+import { invalidInput, RegistryError } from '../../domain/errors.js';
+import { ANONYMOUS, type Principal } from '../../services/access.js';
+import type { KeyRing } from '../../services/keyring.js';
+import type { IssuedSession, Session, SessionService } from '../../services/sessions.js';
 import { readForm } from './body.js';
 import { CsrfGuard } from './csrf.js';
 import { requestHost } from './request-host.js';

@@ -8,7 +8,7 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Metrics } from '../../metrics.js';
 import type { HealthService } from '../../services/health.js';
 import { safeEqual } from '../../services/keyring.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 
 export interface OpsRouteDeps {
   health: HealthService;

@@ -4,19 +4,19 @@
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { notFound, RegistryError } from '../../domain/errors.js';
+import { notFound } from '../../domain/errors.js';
 import { isImageId, parseTag, type ImageId, type RepoName } from '../../domain/names.js';
 import type { AccessService } from '../../services/access.js';
 import type { ImageService } from '../../services/images.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { RepositoryService } from '../../services/repositories.js';
-import { actorOf, principalOf } from '../authenticate.js';
-import { guardUploadBody, jsonBody, jsonValueOf, readRawBody } from '../body.js';
-import type { RegistryState } from '../middleware.js';
-import { parseRange } from '../range.js';
-import { sendBlob, type SendOptions } from '../send-blob.js';
-import { IMMUTABLE, JSON_TYPE, NO_CACHE, noneMatch, sendJson, sendSharedJson } from '../respond.js';
-import { recordPull } from './hub.js';
+import { actorOf, principalOf } from '../shared/authenticate.js';
+import { guardUploadBody, jsonBody, jsonValueOf, readRawBody } from '../shared/body.js';
+import type { RegistryState } from '../shared/middleware.js';
+import type { SendOptions } from '../shared/send-blob.js';
+import { serveBlob } from '../shared/serve-blob.js';
+import { IMMUTABLE, JSON_TYPE, NO_CACHE, sendJson, sendSharedJson } from '../shared/respond.js';
+import { recordPull } from '../hub/routes.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface RegistryRouteDeps {
@@ -32,8 +32,6 @@ export interface RegistryRouteDeps {
   blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
 }
 
-/** How long a redirect's presigned URL can start a download. */
-const REDIRECT_URL_SECONDS = 600;
 
 /**
  * Adds the Registry API: `/v1/images/…` to `imageRouter` (app.ts matches only those paths
@@ -125,56 +123,7 @@ export function addRegistryRoutes(router: Router, imageRouter: Router, routes: R
     const id = imageIdParam(ctx);
     await access.authorizeImage(principalOf(ctx), id, 'read');
     const layer = await images.getLayer(id);
-    const etag = `"${layer.digest}"`;
-    ctx.res.setHeader('Accept-Ranges', 'bytes');
-    ctx.res.setHeader('ETag', etag);
-    ctx.res.setHeader('Cache-Control', IMMUTABLE);
-    ctx.res.setHeader('Content-Type', 'application/octet-stream');
-    if (noneMatch(ctx.get('If-None-Match'), etag)) {
-      ctx.status = 304;
-      return;
-    }
-    if (deps.blobUrl && ctx.method === 'GET') {
-      // The object store sends the bytes and answers a Range itself; the URL expires, so the
-      // redirect is never cached.
-      ctx.res.setHeader('Cache-Control', 'no-store');
-      ctx.res.setHeader('Location', await deps.blobUrl(layer.digest, REDIRECT_URL_SECONDS));
-      ctx.status = 307;
-      return;
-    }
-    const ifRange = ctx.get('If-Range');
-    const rangeHeader = ifRange && ifRange !== etag ? undefined : ctx.get('Range') || undefined;
-    const range = parseRange(rangeHeader, layer.size);
-    if (range.kind === 'unsatisfiable') {
-      throw new RegistryError('RANGE_NOT_SATISFIABLE', 'Requested range not satisfiable', { size: layer.size });
-    }
-    if (range.kind === 'partial') {
-      const { start, end } = range.range;
-      ctx.status = 206;
-      ctx.res.setHeader('Content-Range', `bytes ${start}-${end}/${layer.size}`);
-      ctx.length = end - start + 1;
-    } else {
-      ctx.status = 200;
-      ctx.length = layer.size;
-    }
-    if (ctx.method === 'HEAD' || ctx.length === 0) {
-      if (ctx.length === 0) ctx.body = Buffer.alloc(0);
-      return; // HEAD opens no stream
-    }
-    const reader = await images.openLayer(layer);
-    // The bytes go out from here, not through Koa: headers are set, the status is known.
-    ctx.respond = false;
-    ctx.res.statusCode = ctx.status;
-    const start = range.kind === 'partial' ? range.range.start : 0;
-    try {
-      await sendBlob(reader, start, ctx.length, ctx.res, ctx.state as RegistryState, deps.send);
-    } catch (err) {
-      // Headers may be out already: the only honest answer left is to cut the connection.
-      ctx.res.destroy();
-      if (!ctx.res.writableEnded) (ctx.state as RegistryState).log?.debug({ err }, 'layer download ended early');
-    } finally {
-      await reader.close();
-    }
+    await serveBlob(ctx, layer, () => images.openLayer(layer), { send: deps.send, blobUrl: deps.blobUrl });
   });
 
   // ── repositories ──────────────────────────────────────────────────────────────────

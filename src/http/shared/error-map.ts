@@ -1,5 +1,5 @@
 /** The one table from domain error codes to HTTP statuses. */
-import type { ErrorCode } from '../domain/errors.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_NAME: 400,
@@ -21,4 +21,14 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   TOO_MANY_REQUESTS: 429,
   INSUFFICIENT_STORAGE: 507,
   UNAVAILABLE: 503,
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  DIGEST_INVALID: 400,
+  SIZE_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  MANIFEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  NAME_UNKNOWN: 404,
+  UNSUPPORTED: 405,
 };

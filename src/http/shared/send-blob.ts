@@ -10,8 +10,8 @@
  * however many downloads run.
  */
 import type { ServerResponse } from 'node:http';
-import { IdlePool } from '../memory.js';
-import type { BlobReader } from '../store/blobs/blob-store.js';
+import { IdlePool } from '../../memory.js';
+import type { BlobReader } from '../../store/blobs/blob-store.js';
 import { sendFileBody } from './sendfile.js';
 
 export interface SendOptions {

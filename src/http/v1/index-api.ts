@@ -13,11 +13,11 @@ import type { RepositoryService } from '../../services/repositories.js';
 import type { PullRecorder } from '../../services/hub.js';
 import type { SearchService } from '../../services/search.js';
 import type { TokenAccess, TokenService } from '../../services/tokens.js';
-import { actorOf, principalOf } from '../authenticate.js';
-import { jsonBody, jsonValueOf, readRawBody } from '../body.js';
-import { requestHost } from '../request-host.js';
-import { NO_CACHE, sendJson, sendSharedJson } from '../respond.js';
-import { recordPull } from './hub.js';
+import { actorOf, principalOf } from '../shared/authenticate.js';
+import { jsonBody, jsonValueOf, readRawBody } from '../shared/body.js';
+import { requestHost } from '../shared/request-host.js';
+import { NO_CACHE, sendJson, sendSharedJson } from '../shared/respond.js';
+import { recordPull } from '../hub/routes.js';
 import type { RepoRoutes } from './repo-routes.js';
 
 export interface IndexRouteDeps {

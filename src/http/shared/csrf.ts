@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-import type { KeyRing } from '../services/keyring.js';
+import type { KeyRing } from '../../services/keyring.js';
 
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{22,64}$/;
 

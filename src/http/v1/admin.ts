@@ -13,9 +13,9 @@ import type { Fsck } from '../../services/fsck.js';
 import type { GarbageCollector } from '../../services/gc.js';
 import type { OAuthService } from '../../services/oauth.js';
 import type { UserService } from '../../services/users.js';
-import { principalOf } from '../authenticate.js';
-import { jsonBody } from '../body.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { principalOf } from '../shared/authenticate.js';
+import { jsonBody } from '../shared/body.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 import { imageIdParam } from './registry.js';
 
 export interface AdminRouteDeps {
@@ -24,6 +24,7 @@ export interface AdminRouteDeps {
   gc: GarbageCollector;
   fsck: Fsck;
   gcGraceMs: number;
+  uploadExpiryMs: number;
   users: UserService;
   oauth: OAuthService;
   maxJsonBytes: number;
@@ -44,7 +45,7 @@ export function addAdminRoutes(router: Router, deps: AdminRouteDeps): void {
       if (typeof grace !== 'string' || !/^\d{1,10}$/.test(grace)) throw invalidInput('grace_seconds: a number of seconds');
       graceMs = Number(grace) * 1000;
     }
-    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs });
+    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs, uploadExpiryMs: deps.uploadExpiryMs });
     ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, report);
   });

@@ -3,7 +3,7 @@
  * suffix. Several ranges or a malformed header are ignored (the whole layer is served),
  * as the RFC allows; a well-formed range outside the layer is unsatisfiable (416).
  */
-import type { ByteRange } from '../store/blobs/blob-store.js';
+import type { ByteRange } from '../../store/blobs/blob-store.js';
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; range: ByteRange } | { kind: 'unsatisfiable' };
 

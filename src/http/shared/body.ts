@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished, type Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import { invalidInput, RegistryError } from '../domain/errors.js';
+import { invalidInput, RegistryError } from '../../domain/errors.js';
 
 /**
  * Reads a small body as exact bytes (image JSON must be kept byte-exact). Over `limit`, it

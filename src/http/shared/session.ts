@@ -21,13 +21,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Context } from 'koa';
-import type { UserRecord } from '../domain/records.js';
-import { parseRepoPath } from '../domain/names.js';
-import type { Principal } from '../services/access.js';
-import { passwordVersion } from '../services/jwt.js';
-import type { TokenAccess, TokenClaims } from '../services/tokens.js';
-import type { UserService } from '../services/users.js';
-import type { KeyRing } from '../services/keyring.js';
+import type { UserRecord } from '../../domain/records.js';
+import { parseRepoPath } from '../../domain/names.js';
+import type { Principal } from '../../services/access.js';
+import { passwordVersion } from '../../services/jwt.js';
+import type { TokenAccess, TokenClaims } from '../../services/tokens.js';
+import type { UserService } from '../../services/users.js';
+import type { KeyRing } from '../../services/keyring.js';
 
 export const SESSION_COOKIE = 'registry_session';
 const KEY_LABEL = 'v1-registry/session-cookie/v1';

@@ -1,8 +1,8 @@
 /** Cross-cutting middleware, in the order app.ts mounts them. */
 import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { RegistryError } from '../domain/errors.js';
-import type { Logger } from '../logger.js';
+import { RegistryError } from '../../domain/errors.js';
+import type { Logger } from '../../logger.js';
 import { settleUnreadBody } from './body.js';
 import { STATUS_BY_CODE } from './error-map.js';
 import { NO_CACHE, sendJson } from './respond.js';

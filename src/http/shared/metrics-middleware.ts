@@ -5,9 +5,11 @@
  * one listener and one clock read, not two.
  */
 import type { Context } from 'koa';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../../metrics.js';
 
 const LAYER_PATH = /^\/v1\/images\/[^/]+\/layer$/;
+/** A Registry API v2 upload session (PATCH and PUT carry its bytes). */
+const V2_UPLOAD_PATH = /^\/v2\/.+\/blobs\/uploads\/[^/]+$/;
 
 export interface RequestMetrics {
   /** A request starts; returns what `end` needs back. */
@@ -35,7 +37,8 @@ export function requestMetrics(metrics: Metrics): RequestMetrics {
   };
   return {
     begin(ctx) {
-      const upload = ctx.method === 'PUT' && LAYER_PATH.test(ctx.path);
+      const upload =
+        (ctx.method === 'PUT' && LAYER_PATH.test(ctx.path)) || ((ctx.method === 'PATCH' || ctx.method === 'PUT') && V2_UPLOAD_PATH.test(ctx.path));
       if (upload) metrics.uploadsInFlight.inc();
       return upload;
     },
@@ -50,7 +53,8 @@ export function requestMetrics(metrics: Metrics): RequestMetrics {
       const outBytes = ctx.method === 'HEAD' ? 0 : Number(ctx.res.getHeader('Content-Length') ?? 0);
       if (outBytes > 0 && ctx.res.writableFinished) metrics.bytesOut.inc({ route, method }, outBytes);
       if (route === '/v1/images/:id/checksum' && method === 'PUT' && status === 200) metrics.pushes.inc();
-      if (route === '/v1/images/:id/layer' && method === 'GET' && (status === 200 || status === 206)) metrics.pulls.inc();
+      if (route === '/v2/:name/manifests/:reference' && method === 'PUT' && status === 201) metrics.pushes.inc();
+      if ((route === '/v1/images/:id/layer' || route === '/v2/:name/blobs/:digest') && method === 'GET' && (status === 200 || status === 206)) metrics.pulls.inc();
     },
   };
 }

@@ -18,8 +18,8 @@ interface Addon {
 function loadAddon(): Addon | null {
   if (process.platform !== 'linux') return null;
   const require = createRequire(import.meta.url);
-  // src/http/ when run from source, dist/src/http/ when built.
-  for (const relative of ['../../native/build/Release/sendfile.node', '../../../native/build/Release/sendfile.node']) {
+  // src/http/shared/ when run from source, dist/src/http/shared/ when built.
+  for (const relative of ['../../../native/build/Release/sendfile.node', '../../../../native/build/Release/sendfile.node']) {
     try {
       return require(fileURLToPath(new URL(relative, import.meta.url))) as Addon;
     } catch {

@@ -9,12 +9,12 @@
  * account and per client address (429 + Retry-After).
  */
 import type { Context, Next } from 'koa';
-import { RegistryError } from '../domain/errors.js';
-import { ANONYMOUS, type Principal } from '../services/access.js';
-import { OAuthService } from '../services/oauth.js';
-import type { TokenService } from '../services/tokens.js';
-import type { UserService } from '../services/users.js';
-import type { UserRecord } from '../domain/records.js';
+import { RegistryError } from '../../domain/errors.js';
+import { ANONYMOUS, type Principal } from '../../services/access.js';
+import { OAuthService } from '../../services/oauth.js';
+import type { TokenService } from '../../services/tokens.js';
+import type { UserService } from '../../services/users.js';
+import type { UserRecord } from '../../domain/records.js';
 import { isSecure, sessionApplies, sessionIsSet, type Authenticated, type SessionCookies } from './session.js';
 
 const SKIP = new Set(['/_ping', '/v1/_ping']);

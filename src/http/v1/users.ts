@@ -7,9 +7,9 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { isRegistryError, RegistryError } from '../../domain/errors.js';
 import { EXISTS_MESSAGE, type UserService } from '../../services/users.js';
-import { principalOf } from '../authenticate.js';
-import { jsonBody } from '../body.js';
-import { NO_CACHE, sendJson } from '../respond.js';
+import { principalOf } from '../shared/authenticate.js';
+import { jsonBody } from '../shared/body.js';
+import { NO_CACHE, sendJson } from '../shared/respond.js';
 
 export interface UserRouteDeps {
   users: UserService;

@@ -22,7 +22,8 @@ export function lingerOnEarlyClose(server: Server, lingerMs = LINGER_MS): void {
   /** The last request seen on each connection. */
   const current = new WeakMap<Socket, IncomingMessage>();
   server.on('request', (req: IncomingMessage) => current.set(req.socket, req));
-  server.on('connection', (socket: Socket) => {
+  // Over TLS the HTTP server writes to (and destroys) the TLS socket, not the TCP one.
+  server.on('setSecureContext' in server ? 'secureConnection' : 'connection', (socket: Socket) => {
     const destroySoon = socket.destroySoon;
     // Node's HTTP server calls destroySoon() once the last answer on a connection is written.
     socket.destroySoon = function lingeringDestroySoon(this: Socket) {
