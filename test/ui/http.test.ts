@@ -111,9 +111,11 @@ describe('web UI over HTTP', () => {
     const ping = await get(srv, '/v1/_ping');
     assert.equal(ping.status, 200);
     assert.match(ping.headers.get('content-type') ?? '', /application\/json/);
+    // /v2/ is the Registry API v2's, not a page.
     const v2 = await get(srv, '/v2/');
-    assert.equal(v2.status, 404);
-    assert.deepEqual(JSON.parse(v2.text), { error: 'Not found' });
+    assert.equal(v2.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    assert.match(v2.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal(v2.headers.get('content-security-policy'), null);
     assert.equal((await get(srv, '/_status')).status, 200);
     assert.equal((await get(srv, '/v2/repositories/alice/')).status, 200);
     const search = await get(srv, '/v1/search?q=app');
