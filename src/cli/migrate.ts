@@ -23,7 +23,7 @@ import { humanBytes, humanDuration, humanRate } from '../client/format.js';
 import { Fsck, type FsckReport } from '../services/fsck.js';
 import { Gate } from '../services/gate.js';
 import { migrateStores, RECORD_KINDS, type MigrationProgress, type MigrationReport } from '../services/migration.js';
-import { openStores, StoreInUseError, type Stores } from '../services/services.js';
+import { openStores, StoreInUseError, type Stores } from '../compose.js';
 
 /** Bad usage, or a source that cannot be opened: the CLI exits 2 with the message. */
 export class MigrateUsageError extends Error {}
