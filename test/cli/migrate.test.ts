@@ -4,7 +4,8 @@
  * pull statistics) is copied into a fresh PostgreSQL database and a fresh S3 bucket (Ceph RGW),
  * by the real CLI in a child process that is killed (SIGKILL) mid-copy once and run again.
  * Then a node started on the target serves everything byte for byte, the migrated users log
- * in, fsck is clean, and a third run finds nothing left to copy.
+ * in, fsck is clean, and a third run finds nothing left to copy. `--to level+fs` brings it
+ * back into a new storage root.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -274,5 +275,38 @@ describe('registry migrate --to postgres+s3', () => {
       assert.equal((await fetch(`${base}/v1/users/`, { headers: { Authorization: basic({ ...user, password: 'wrong-password' }) } })).status, 401);
     }
 
+  });
+
+  it('--to level+fs copies the PostgreSQL + S3 registry back into a new storage root', async () => {
+    await target?.destroy();
+    target = null;
+    const back = await makeTempDir('registry-migrate-back-');
+    try {
+      const result = await runScript(CLI, ['migrate', '--to', 'level+fs', '--target-root', back, '--json'], {
+        ...env,
+        REGISTRY_METADATA_STORE: 'postgres',
+        REGISTRY_POSTGRES_URL: db.url,
+        REGISTRY_BLOB_STORE: 's3',
+        REGISTRY_S3_BUCKET: bucket,
+        REGISTRY_S3_FORCE_PATH_STYLE: 'true',
+      });
+      assert.equal(result.code, 0, result.stderr + result.stdout);
+      const report = JSON.parse(result.stdout);
+      assert.equal(report.fsck.ok, true);
+      assert.equal(report.migration.blobs.copied, blobDigests.length);
+      const node = await startTestServer({ root: back });
+      try {
+        const { repo, images } = chains[0];
+        const top = images[images.length - 1];
+        assert.deepEqual(await (await fetch(`${node.url}/v1/repositories/${repo}/tags`)).json(), { latest: top.id });
+        const layer = await fetch(`${node.url}/v1/images/${top.id}/layer`);
+        assert.ok(Buffer.from(await layer.arrayBuffer()).equals(top.layer));
+        assert.equal((await fetch(`${node.url}/v1/users/`, { headers: { Authorization: basic(USERS[0]) } })).status, 200);
+      } finally {
+        await node.stop();
+      }
+    } finally {
+      await fs.rm(back, { recursive: true, force: true });
+    }
   });
 });
