@@ -14,7 +14,7 @@
  * user + system CPU time (/proc/<pid>/stat, the kernel's accounting that process.cpuUsage()
  * reads) before and after LAYER_GETS sequential GETs, divided by their number.
  *
- * Environment: BENCH_NODES (3), BENCH_CONCURRENCY (32), BENCH_SECONDS (5), BENCH_LAYER_GETS
+ * Environment: BENCH_NODES (3), BENCH_CONCURRENCY (32), BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_LAYER_GETS
  * (2000), BENCH_LAYER_BYTES (1048576).
  * Prints a Markdown table and the machine load.
  */
@@ -30,7 +30,8 @@ import type { ChildProcess } from 'node:child_process';
 
 const NODES = Number(process.env.BENCH_NODES ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LAYER_GETS = Number(process.env.BENCH_LAYER_GETS ?? 2000);
 const LAYER_BYTES = Number(process.env.BENCH_LAYER_BYTES ?? 1 << 20);
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
@@ -242,14 +243,21 @@ async function main(): Promise<void> {
       ['GET /v1/…/tags/latest', (s) => s.tagUrls, {}],
       ['GET /v2/…/manifests/v1', (s) => s.manifestUrls, MANIFEST_ACCEPT],
     ];
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const [label, urlsOf, headers] of kinds) {
       process.stderr.write(`${label}…\n`);
-      const one = await throughput(urlsOf(seededSingle)(single.base), headers);
-      const pgOne = await throughput(urlsOf(seededMany)(first.base), headers);
-      const pgAll = await throughput(spread(urlsOf(seededMany), many.map((n) => n.base)), headers);
-      rows.push(
-        `| ${label} | ${one.toFixed(0)} | ${pgOne.toFixed(0)} | ${pgAll.toFixed(0)} | ${(pgAll / pgOne).toFixed(2)} | ${(pgAll / one).toFixed(2)} |`,
-      );
+      // Interleaved rounds, medians: the shared machine's load moves during a run.
+      const one: number[] = [];
+      const pgOne: number[] = [];
+      const pgAll: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        one.push(await throughput(urlsOf(seededSingle)(single.base), headers));
+        pgOne.push(await throughput(urlsOf(seededMany)(first.base), headers));
+        pgAll.push(await throughput(spread(urlsOf(seededMany), many.map((n) => n.base)), headers));
+      }
+      const [a, b, c] = [median(one), median(pgOne), median(pgAll)];
+      const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
+      rows.push(`| ${label} | ${a.toFixed(0)} (${range(one)}) | ${b.toFixed(0)} (${range(pgOne)}) | ${c.toFixed(0)} (${range(pgAll)}) | ${(c / b).toFixed(2)} | ${(c / a).toFixed(2)} |`);
     }
     process.stderr.write('CPU per layer GET…\n');
     const cpuSingle = await cpuPerLayerGet(single, seededSingle.layerUrl(single.base), 200);
@@ -258,7 +266,7 @@ async function main(): Promise<void> {
     const load1 = os.loadavg();
     const out = [
       `bench:nodes ${new Date().toISOString()} — ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end`,
-      `${CONCURRENCY} requests in flight, ${SECONDS} s per cell, client-side round robin; engines started in ${engines.startMs.postgres} ms (PostgreSQL) and ${engines.startMs.s3} ms (RGW)`,
+      `${CONCURRENCY} requests in flight, ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds (min–max), client-side round robin; engines started in ${engines.startMs.postgres} ms (PostgreSQL) and ${engines.startMs.s3} ms (RGW)`,
       '',
       `| requests/s | LevelDB + fs, 1 node | PG + S3, 1 node | PG + S3, ${NODES} nodes | ${NODES} nodes / 1 (PG + S3) | ${NODES} nodes / LevelDB + fs |`,
       '|---|---|---|---|---|---|',

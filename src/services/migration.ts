@@ -91,6 +91,9 @@ export class BlobDigestMismatch extends Error {
   }
 }
 
+/** Image records copied at once. */
+const RECORDS_AT_ONCE = 8;
+
 const quiet: MigrationProgress = { blobsStart() {}, blobBytes() {}, blobsEnd() {}, records() {} };
 
 export async function migrateStores(source: MigrationEnd, target: MigrationEnd, options: MigrationOptions = {}): Promise<MigrationReport> {
@@ -126,14 +129,15 @@ export async function migrateStores(source: MigrationEnd, target: MigrationEnd, 
   done('users');
 
   // ── images ──
-  for await (const record of src.listImages()) {
+  // Many images, each a few round trips: several at once.
+  await forEachAtOnce(src.listImages(), RECORDS_AT_ONCE, async (record) => {
     const [json, ancestry] = await Promise.all([src.getImageJson(record.id), src.getAncestry(record.id)]);
     if (!json || !ancestry) throw new Error(`image ${record.id}: the source has its record without its JSON or ancestry; run registry fsck on the source`);
     const [thereRecord, thereJson, thereAncestry] = await Promise.all([dst.getImage(record.id), dst.getImageJson(record.id), dst.getAncestry(record.id)]);
     const same = isDeepStrictEqual(thereRecord, record) && thereJson !== null && thereJson.equals(json) && isDeepStrictEqual(thereAncestry, ancestry);
     if (!same) await dst.putImage(record, json, ancestry);
     count('images', !same);
-  }
+  });
   done('images');
 
   // ── v2: manifests (through the repositories that link them), blob links ──
@@ -340,4 +344,24 @@ async function copyBlob(from: BlobStore, to: BlobStore, digest: string, progress
   } finally {
     await writer.abort();
   }
+}
+
+/** Runs `fn` on every item of `items`, at most `limit` at a time; the first failure stops it. */
+async function forEachAtOnce<T>(items: AsyncIterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failed: unknown = null;
+  for await (const item of items) {
+    if (failed) break;
+    const p: Promise<void> = fn(item).then(
+      () => void running.delete(p),
+      (err) => {
+        running.delete(p);
+        failed ??= err;
+      },
+    );
+    running.add(p);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failed) throw failed;
 }
