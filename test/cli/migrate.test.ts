@@ -18,7 +18,7 @@ import { S3BlobStore } from '../../src/store/blobs/s3-blob-store.js';
 import { LevelMetadataStore } from '../../src/store/metadata/level-metadata-store.js';
 import { PostgresMetadataStore } from '../../src/store/metadata/postgres-metadata-store.js';
 import { runScript } from '../helpers/cli.js';
-import { useEngines } from '../helpers/engines.js';
+import { sharedStoreOverrides, useEngines } from '../helpers/engines.js';
 import { makeTempDir, newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, pushChain, type TestImage } from '../helpers/v1.js';
 import { digestOf, MEDIA, pushImageV2, type TestImageV2 } from '../helpers/v2.js';
@@ -224,20 +224,7 @@ describe('registry migrate --to postgres+s3', () => {
     } finally {
       await meta.close();
     }
-    target = await startTestServer({
-      overrides: {
-        metadata_store: 'postgres',
-        postgres_url: db.url,
-        blob_store: 's3',
-        s3_endpoint: engines.s3.endpoint,
-        s3_region: engines.s3.region,
-        s3_bucket: bucket,
-        s3_access_key_id: engines.s3.accessKeyId,
-        s3_secret_access_key: engines.s3.secretAccessKey,
-        s3_force_path_style: true,
-        token_secret: 'the secret every node of the migrated registry shares',
-      },
-    });
+    target = await startTestServer({ overrides: sharedStoreOverrides(engines, db.url, bucket) });
     const base = target.url;
     for (const { repo, tag, images } of chains) {
       assert.deepEqual(await (await fetch(`${base}/v1/repositories/${repo}/tags`)).json(), { [tag]: images[images.length - 1].id });
