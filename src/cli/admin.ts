@@ -15,8 +15,9 @@ import type { Config } from '../config/schema.js';
 import { credentialsFor, type Credentials } from '../client/credentials.js';
 import { createLogger } from '../logger.js';
 import { Fsck, type FsckReport } from '../services/fsck.js';
-import { Gate } from '../services/gate.js';
-import { GarbageCollector, type GcReport } from '../services/gc.js';
+import { BlobIngest } from '../services/blob-ingest.js';
+import { ImageService } from '../services/images.js';
+import { GarbageCollector, type GcReport, type UploadTracker } from '../services/gc.js';
 import { OAuthService, type OAuthClientView } from '../services/oauth.js';
 import { openStores, StoreInUseError } from '../services/services.js';
 import { UserService } from '../services/users.js';
@@ -75,16 +76,19 @@ export class AdminApiError extends Error {
 
 /** The stores opened here; StoreInUseError when a running registry holds them. */
 export async function localBackend(config: Config): Promise<AdminBackend> {
-  const { meta, blobs } = await openStores(config, createLogger('warn'));
+  const { meta, blobs, locks } = await openStores(config, createLogger('warn'));
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
   const oauth = new OAuthService(meta, users, {
     codeTtlSeconds: config.oauth_code_ttl_seconds,
     accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
     refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
   });
-  const gate = new Gate();
-  // Nothing uploads while the CLI holds the store.
-  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+  // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
+  // go on, and the locks (advisory locks) are theirs too: GC waits for their writes and
+  // spares what they are writing.
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
+  const writes: UploadTracker = { isWriting: (id) => images.isWriting(id), forget: (id) => images.forget(id), isUploading: (id) => ingest.isBusy(id) };
   return {
     setAccount: (input) => users.setAccount(input),
     setActive: (name, active) => users.setActive(name, active),
@@ -95,12 +99,15 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
     },
     importHtpasswd: (text) => users.importHtpasswd(text),
     gc: ({ dryRun, graceSeconds }) =>
-      new GarbageCollector(meta, blobs, gate, idle).run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
-    fsck: (repair) => new Fsck(meta, blobs, gate).run(repair),
+      new GarbageCollector(meta, blobs, locks, writes).run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
+    fsck: (repair) => new Fsck(meta, blobs, locks).run(repair),
     addOAuthClient: (name, uris) => oauth.addClient(name, uris),
     listOAuthClients: () => oauth.listClients(),
     removeOAuthClient: (id) => oauth.removeClient(id),
-    close: () => meta.close(),
+    async close() {
+      await meta.close();
+      await locks.close();
+    },
   };
 }
 

@@ -26,7 +26,7 @@ import { nameOfRepo, type ImageId, type Tag } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 
 export interface FsckProblem {
   kind:
@@ -62,11 +62,11 @@ export class Fsck {
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
   ) {}
 
   run(repair: boolean): Promise<FsckReport> {
-    return this.gate.withExclusive(() => this.check(repair));
+    return this.gate.exclusive(() => this.check(repair));
   }
 
   private async check(repair: boolean): Promise<FsckReport> {

@@ -10,14 +10,14 @@ import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/name
 import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord, TagRecord } from '../domain/records.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
 import type { EventBus } from './events.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 import type { ImageService } from './images.js';
 
 export class RepositoryService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly images: ImageService,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly events: EventBus,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -87,9 +87,10 @@ export class RepositoryService {
 
   private async writeTag(name: RepoName, tag: Tag, target: { imageId: ImageId | null; manifest?: string }, userAgent: string | undefined, actor: string | null): Promise<void> {
     const { imageId } = target;
-    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
+    await this.tagWrites.run(name.full, () => this.gate.shared(async () => {
       if (imageId) {
-        const image = await this.images.find(imageId);
+        // From the store, not a cache: another node's garbage collection may have deleted it.
+        const image = await this.images.findFresh(imageId);
         if (!image) throw notFound('Image not found');
         if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
       }
@@ -116,7 +117,7 @@ export class RepositoryService {
   async deleteTag(name: RepoName, tag: Tag, actor: string | null = null): Promise<void> {
     // In the same queue as tag writes: a tag set while this one goes must not have its
     // images unlinked by the pruning below.
-    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
+    await this.tagWrites.run(name.full, () => this.gate.shared(async () => {
       if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
       const reached = new Set<ImageId>();
       for (const [, record] of await this.meta.listTags(name)) {
@@ -172,7 +173,7 @@ export class RepositoryService {
    * the repository's write token without being declared (see AccessService.authorizeImage).
    */
   async addToImageList(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.ensure(name);
       await this.meta.mergeRepoImages(name, entries);
     });
@@ -187,7 +188,9 @@ export class RepositoryService {
     const entries = await this.meta.getRepoImages(name);
     // Reused while the store's list is the same and no listed image changed state: one that
     // was not complete may have completed since (completions), any may have been deleted
-    // or repaired (forgets). Complete images never change otherwise.
+    // or repaired (forgets). Complete images never change otherwise. The counters only see
+    // this node, which is enough: only a store that is the one writer of its lists (LevelDB,
+    // memory) hands out the same list twice; PostgreSQL's is new on every read.
     const changes = this.images.stateChanges;
     const cached = this.imageLists.get(entries);
     if (cached && cached.forgets === changes.forgets && (cached.incomplete === 0 || cached.completions === changes.completions)) {

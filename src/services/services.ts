@@ -8,6 +8,8 @@ import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
 import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import { InProcessLocks } from '../store/locks/in-process-locks.js';
+import type { Locks } from '../store/locks/locks.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from '../metrics.js';
@@ -27,7 +29,6 @@ import { Fsck } from './fsck.js';
 import { WebhookService } from './webhooks.js';
 import { EventBus } from './events.js';
 import { GarbageCollector } from './gc.js';
-import { Gate } from './gate.js';
 import { HealthService } from './health.js';
 import { HubService } from './hub.js';
 import { ImageService } from './images.js';
@@ -97,6 +98,11 @@ export type StoreKind = 'disk' | 'memory';
 export interface Stores {
   meta: MetadataStore;
   blobs: BlobStore;
+  /**
+   * One writer per image / upload session and the GC write gate: in this process
+   * (LevelDB, memory), or PostgreSQL advisory locks for every node on the database.
+   */
+  locks: Locks;
   /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
   secret(): Buffer;
   /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
@@ -114,8 +120,12 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     const meta = new MemoryMetadataStore();
     await meta.open();
     const secret = randomBytes(32);
-    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+    return { meta, blobs: new MemoryBlobStore(), locks: new InProcessLocks(), secret: () => secret, probe: async () => undefined };
   }
+  const shared = config.metadata_store === 'postgres';
+  // Unfinished uploads a node finds at start are its own leftovers only when it is the one
+  // node; on many, those idle for less than the upload expiry may be another node's.
+  const abandonAfterMs = shared ? config.upload_expiry_seconds * 1000 : 0;
   let blobs: BlobStore;
   let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
@@ -129,12 +139,13 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
       secretAccessKey: config.s3_secret_access_key,
       forcePathStyle: config.s3_force_path_style,
       createBucket: true,
+      abandonAfterMs,
     });
     blobs = s3;
     probe = () => s3.ping();
     blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
   } else {
-    const fsBlobs = new FsBlobStore(config.storage_root);
+    const fsBlobs = new FsBlobStore(config.storage_root, { abandonAfterMs });
     blobs = fsBlobs;
     probe = async () => {
       const file = fsBlobs.paths.newTemp();
@@ -150,13 +161,23 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
 
   let meta: MetadataStore;
-  if (config.metadata_store === 'postgres') {
+  let locks: Locks;
+  if (shared) {
+    const onIdleError = (err: Error) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced');
     const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
-    meta = new PostgresMetadataStore(config.postgres_url, {
-      onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
-    });
+    const { PostgresLocks } = await import('../store/locks/postgres-locks.js');
+    meta = new PostgresMetadataStore(config.postgres_url, { onIdleError });
     await meta.open();
+    const pgLocks = new PostgresLocks(config.postgres_url, { onIdleError });
+    try {
+      await pgLocks.open();
+    } catch (err) {
+      await meta.close();
+      throw err;
+    }
+    locks = pgLocks;
   } else {
+    locks = new InProcessLocks();
     const db = new BlobPaths(config.storage_root).db;
     meta = new LevelMetadataStore(db);
     try {
@@ -169,7 +190,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     }
   }
   let secret: Buffer | null = null;
-  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+  return { meta, blobs, locks, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -193,13 +214,12 @@ export interface ServiceOptions {
 
 export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
   const stores = await openStores(config, logger, options.store);
-  const { meta, blobs, blobUrl } = stores;
+  const { meta, blobs, blobUrl, locks } = stores;
   const secret = stores.secret();
-  const gate = new Gate();
-  const ingest = new BlobIngest(blobs, gate);
-  const images = new ImageService(meta, blobs, gate, ingest);
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
-  const repos = new RepositoryService(meta, images, gate, events);
+  const repos = new RepositoryService(meta, images, locks, events);
   const access = new AccessService(config.standalone, meta);
   const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
   const tokens = new TokenService(secret, config.token_ttl_seconds);
@@ -218,13 +238,13 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, gate, {
+  const gc = new GarbageCollector(meta, blobs, locks, {
     isWriting: (id) => images.isWriting(id),
     forget: (id) => images.forget(id),
     isUploading: (id) => ingest.isBusy(id),
   });
-  const fsck = new Fsck(meta, blobs, gate);
-  const admin = new AdminService(meta, gate);
+  const fsck = new Fsck(meta, blobs, locks);
+  const admin = new AdminService(meta, locks);
   const webhooks = new WebhookService(
     meta,
     {
@@ -249,10 +269,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
-  const blobService = new BlobService(meta, blobs, gate);
+  const blobService = new BlobService(meta, blobs, locks);
   const uploads = new UploadService(meta, ingest, blobService);
-  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
-  const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
+  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, locks);
+  const manifests = new ManifestService(meta, repos, blobService, access, locks, bridge, config.max_manifest_bytes);
   const registryTokens = new RegistryTokenService(keyRing, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
@@ -289,6 +309,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await oauth.stop();
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
+      await locks.close();
     },
   };
 }

@@ -34,6 +34,11 @@ export class MemoryBlobStore implements BlobStore {
     return { removedTemp };
   }
 
+  /** Unfinished uploads live in this process only: init() is their one clean-up. */
+  async reclaimStale(): Promise<{ removed: number; bytes: number }> {
+    return { removed: 0, bytes: 0 };
+  }
+
   async createWriter(): Promise<BlobWriter> {
     let chunks: Buffer[] = [];
     let state: 'open' | 'committed' | 'aborted' | 'dropped' = 'open';
