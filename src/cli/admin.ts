@@ -14,13 +14,10 @@
 import type { Config } from '../config/schema.js';
 import { credentialsFor, type Credentials } from '../client/credentials.js';
 import { createLogger } from '../logger.js';
-import { Fsck, type FsckReport } from '../services/fsck.js';
-import { BlobIngest } from '../services/blob-ingest.js';
-import { ImageService } from '../services/images.js';
-import { GarbageCollector, type GcReport, type UploadTracker } from '../services/gc.js';
-import { OAuthService, type OAuthClientView } from '../services/oauth.js';
-import { openStores, StoreInUseError } from '../services/services.js';
-import { UserService } from '../services/users.js';
+import { openLocalServices, StoreInUseError } from '../compose.js';
+import type { FsckReport } from '../services/fsck.js';
+import type { GcReport } from '../services/gc.js';
+import type { OAuthClientView } from '../services/oauth.js';
 
 export interface AccountRow {
   name: string;
@@ -76,19 +73,7 @@ export class AdminApiError extends Error {
 
 /** The stores opened here; StoreInUseError when a running registry holds them. */
 export async function localBackend(config: Config): Promise<AdminBackend> {
-  const { meta, blobs, locks } = await openStores(config, createLogger('warn'));
-  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const oauth = new OAuthService(meta, users, {
-    codeTtlSeconds: config.oauth_code_ttl_seconds,
-    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
-    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
-  });
-  // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
-  // go on, and the locks (advisory locks) are theirs too: GC waits for their writes and
-  // spares what they are writing.
-  const ingest = new BlobIngest(blobs, locks);
-  const images = new ImageService(meta, blobs, locks, ingest);
-  const writes: UploadTracker = { isWriting: (id) => images.isWriting(id), forget: (id) => images.forget(id), isUploading: (id) => ingest.isBusy(id) };
+  const { users, oauth, gc, fsck, close } = await openLocalServices(config, createLogger('warn'));
   return {
     setAccount: (input) => users.setAccount(input),
     setActive: (name, active) => users.setActive(name, active),
@@ -98,16 +83,12 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
       return rows;
     },
     importHtpasswd: (text) => users.importHtpasswd(text),
-    gc: ({ dryRun, graceSeconds }) =>
-      new GarbageCollector(meta, blobs, locks, writes).run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
-    fsck: (repair) => new Fsck(meta, blobs, locks).run(repair),
+    gc: ({ dryRun, graceSeconds }) => gc.run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
+    fsck: (repair) => fsck.run(repair),
     addOAuthClient: (name, uris) => oauth.addClient(name, uris),
     listOAuthClients: () => oauth.listClients(),
     removeOAuthClient: (id) => oauth.removeClient(id),
-    async close() {
-      await meta.close();
-      await locks.close();
-    },
+    close,
   };
 }
 

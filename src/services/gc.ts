@@ -32,7 +32,17 @@ import { isForeignLayer, parseManifest } from '../domain/manifest.js';
 import { nameOfRepo, type ImageId, type RepoName } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type {
+  BlobLinkStore,
+  ImageListStore,
+  ImageManifestStore,
+  ImageStore,
+  LayerFactsStore,
+  ManifestStore,
+  RepositoryStore,
+  TagStore,
+  UploadSessionStore,
+} from '../store/metadata/ports.js';
 import type { WriteGate } from '../store/locks/locks.js';
 
 export interface GcOptions {
@@ -61,9 +71,21 @@ export interface UploadTracker {
   isUploading(sessionId: string): Promise<boolean>;
 }
 
+/** What GC walks and deletes: every record that can keep an image, a manifest or a blob alive. */
+export type GcStores =
+  & ImageStore
+  & RepositoryStore
+  & TagStore
+  & ImageListStore
+  & ManifestStore
+  & BlobLinkStore
+  & UploadSessionStore
+  & LayerFactsStore
+  & ImageManifestStore;
+
 export class GarbageCollector {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: GcStores,
     private readonly blobs: BlobStore,
     private readonly gate: WriteGate,
     private readonly uploads: UploadTracker,

@@ -1,43 +1,51 @@
-/** Wires stores and services together explicitly (no container): one place, in order. */
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../logger.js';
-import { BlobPaths } from '../store/blobs/blob-paths.js';
-import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
-import type { BlobStore } from '../store/blobs/blob-store.js';
-import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
-import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
-import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
-import { InProcessLocks } from '../store/locks/in-process-locks.js';
-import type { Locks } from '../store/locks/locks.js';
+/**
+ * The composition root: the one place that opens the stores the config names
+ * (`openStores`) and wires the services on them, explicitly and in order (no container).
+ * `openServices` is what a running registry serves with (src/server.ts, so main.ts and the
+ * test double, src/testing/); `openLocalServices` is what the CLI's local admin backend runs
+ * on (src/cli/admin.ts). Services take only the metadata ports they use
+ * (src/store/metadata/ports.ts); one backend implements them all.
+ */
+import type { Config } from './config/schema.js';
+import type { Logger } from './logger.js';
+import { BlobPaths } from './store/blobs/blob-paths.js';
+import { FsBlobStore } from './store/blobs/fs-blob-store.js';
+import type { BlobStore } from './store/blobs/blob-store.js';
+import { MemoryBlobStore } from './store/blobs/memory-blob-store.js';
+import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
+import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
+import type { MetadataStore } from './store/metadata/metadata-store.js';
+import { InProcessLocks } from './store/locks/in-process-locks.js';
+import type { Locks } from './store/locks/locks.js';
+import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { Metrics } from '../metrics.js';
-import { AccessService } from './access.js';
-import { AdminService } from './admin.js';
-import { CatalogService } from './catalog.js';
-import { ConsoleService } from './console.js';
-import { KeyRing } from './keyring.js';
-import { SessionService } from './sessions.js';
-import { BlobIngest } from './blob-ingest.js';
-import { BlobService } from './blobs.js';
-import { ImageBridge } from './image-bridge.js';
-import { ManifestService } from './manifests.js';
-import { RegistryTokenService } from './registry-tokens.js';
-import { UploadService } from './uploads.js';
-import { Fsck } from './fsck.js';
-import { WebhookService } from './webhooks.js';
-import { EventBus } from './events.js';
-import { GarbageCollector } from './gc.js';
-import { HealthService } from './health.js';
-import { HubService } from './hub.js';
-import { ImageService } from './images.js';
-import { JwtService } from './jwt.js';
-import { RepositoryService } from './repositories.js';
-import { SearchService } from './search.js';
-import { TokenService } from './tokens.js';
-import { UserService } from './users.js';
-import { OAuthService } from './oauth.js';
+import { Metrics } from './metrics.js';
+import { AccessService } from './services/access.js';
+import { AdminService } from './services/admin.js';
+import { CatalogService } from './services/catalog.js';
+import { ConsoleService } from './services/console.js';
+import { KeyRing } from './services/keyring.js';
+import { SessionService } from './services/sessions.js';
+import { BlobIngest } from './services/blob-ingest.js';
+import { BlobService } from './services/blobs.js';
+import { ImageBridge } from './services/image-bridge.js';
+import { ManifestService } from './services/manifests.js';
+import { RegistryTokenService } from './services/registry-tokens.js';
+import { UploadService } from './services/uploads.js';
+import { Fsck } from './services/fsck.js';
+import { WebhookService } from './services/webhooks.js';
+import { EventBus } from './services/events.js';
+import { GarbageCollector, type UploadTracker } from './services/gc.js';
+import { HealthService } from './services/health.js';
+import { HubService } from './services/hub.js';
+import { ImageService } from './services/images.js';
+import { JwtService } from './services/jwt.js';
+import { RepositoryService } from './services/repositories.js';
+import { SearchService } from './services/search.js';
+import { TokenService } from './services/tokens.js';
+import { UserService } from './services/users.js';
+import { OAuthService } from './services/oauth.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -130,7 +138,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
   if (config.blob_store === 's3') {
-    const { S3BlobStore } = await import('../store/blobs/s3-blob-store.js');
+    const { S3BlobStore } = await import('./store/blobs/s3-blob-store.js');
     const s3 = new S3BlobStore({
       endpoint: config.s3_endpoint,
       region: config.s3_region,
@@ -164,8 +172,8 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   let locks: Locks;
   if (shared) {
     const onIdleError = (err: Error) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced');
-    const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
-    const { PostgresLocks } = await import('../store/locks/postgres-locks.js');
+    const { PostgresMetadataStore } = await import('./store/metadata/postgres-metadata-store.js');
+    const { PostgresLocks } = await import('./store/locks/postgres-locks.js');
     meta = new PostgresMetadataStore(config.postgres_url, { onIdleError });
     await meta.open();
     const pgLocks = new PostgresLocks(config.postgres_url, { onIdleError });
@@ -221,7 +229,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, locks, events);
   const access = new AccessService(config.standalone, meta);
-  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+  const users = userService(config, meta);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, () => stores.probe());
@@ -238,11 +246,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, locks, {
-    isWriting: (id) => images.isWriting(id),
-    forget: (id) => images.forget(id),
-    isUploading: (id) => ingest.isBusy(id),
-  });
+  const gc = new GarbageCollector(meta, blobs, locks, writesOf(images, ingest));
   const fsck = new Fsck(meta, blobs, locks);
   const admin = new AdminService(meta, locks);
   const webhooks = new WebhookService(
@@ -260,11 +264,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
   const keyRing = new KeyRing(secret);
-  const oauth = new OAuthService(meta, users, {
-    codeTtlSeconds: config.oauth_code_ttl_seconds,
-    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
-    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
-  });
+  const oauth = oauthService(config, meta, users);
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
@@ -308,6 +308,58 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await webhooks.stop();
       await oauth.stop();
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
+      await meta.close();
+      await locks.close();
+    },
+  };
+}
+
+/** What garbage collection asks about writes in flight (on every node: the keyed locks). */
+function writesOf(images: ImageService, ingest: BlobIngest): UploadTracker {
+  return {
+    isWriting: (id) => images.isWriting(id),
+    forget: (id) => images.forget(id),
+    isUploading: (id) => ingest.isBusy(id),
+  };
+}
+
+function userService(config: Config, meta: AccountStore): UserService {
+  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+}
+
+function oauthService(config: Config, meta: OAuthStore, users: UserService): OAuthService {
+  return new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+}
+
+/** What the CLI's admin commands run on when no registry holds the stores (src/cli/admin.ts). */
+export interface LocalServices {
+  users: UserService;
+  oauth: OAuthService;
+  gc: GarbageCollector;
+  fsck: Fsck;
+  close(): Promise<void>;
+}
+
+/** Opens the stores and wires the admin services for the CLI; StoreInUseError when a running registry holds them. */
+export async function openLocalServices(config: Config, logger: Logger): Promise<LocalServices> {
+  const { meta, blobs, locks } = await openStores(config, logger);
+  const users = userService(config, meta);
+  const oauth = oauthService(config, meta, users);
+  // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
+  // go on, and the locks are theirs too: GC waits for their writes and spares what they
+  // are writing.
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
+  return {
+    users,
+    oauth,
+    gc: new GarbageCollector(meta, blobs, locks, writesOf(images, ingest)),
+    fsck: new Fsck(meta, blobs, locks),
+    async close() {
       await meta.close();
       await locks.close();
     },
