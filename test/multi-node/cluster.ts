@@ -6,12 +6,85 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Engines } from '../helpers/engines.js';
 import { newSchema } from '../helpers/postgres-engine.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, type TestImage } from '../helpers/v1.js';
 import { digestOf, type TestImageV2 } from '../helpers/v2.js';
+
+/** The config every node of a registry on the test engines shares (a fresh bucket name each time). */
+export function sharedConfig(engines: Engines, postgresUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    metadata_store: 'postgres',
+    postgres_url: postgresUrl,
+    blob_store: 's3',
+    s3_endpoint: engines.s3.endpoint,
+    s3_region: engines.s3.region,
+    s3_bucket: `multi-${randomBytes(4).toString('hex')}`,
+    s3_access_key_id: engines.s3.accessKeyId,
+    s3_secret_access_key: engines.s3.secretAccessKey,
+    s3_force_path_style: true,
+    token_secret: 'one secret for every node of this registry',
+    ...extra,
+  };
+}
+
+/** `config` as REGISTRY_* environment variables (for nodes started as child processes). */
+export function asEnv(config: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([key, value]) => [`REGISTRY_${key.toUpperCase()}`, String(value)]));
+}
+
+/** A request whose body the test sends piece by piece (chunked); the request stays open meanwhile. */
+export function openBody(method: string, url: string, headers: Record<string, string> = {}) {
+  const req = http.request(url, { method, headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream', ...headers }, agent: false });
+  const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    req.once('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.once('error', reject);
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.once('error', reject);
+  });
+  // A test that kills the server is not interested in the rejection.
+  response.catch(() => {});
+  return {
+    response,
+    write: (data: Buffer) => new Promise<void>((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve()))),
+    end: () => req.end(),
+  };
+}
+
+/** A client of the bucket and what it holds. */
+export function bucketOf(engines: Engines, bucket: string) {
+  const s3 = new S3Client({
+    endpoint: engines.s3.endpoint,
+    region: engines.s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: engines.s3.accessKeyId, secretAccessKey: engines.s3.secretAccessKey },
+  });
+  return {
+    s3,
+    /** Every key under `prefix`. */
+    async keys(prefix = ''): Promise<string[]> {
+      const out: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const object of page.Contents ?? []) if (object.Key) out.push(object.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return out.sort();
+    },
+    /** The keys of the bucket's unfinished multipart uploads. */
+    async multipart(): Promise<string[]> {
+      const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      return (page.Uploads ?? []).map((u) => u.Key ?? '').sort();
+    },
+  };
+}
 
 export interface Cluster {
   nodes: TestServer[];
@@ -30,20 +103,8 @@ export interface Cluster {
 /** Starts `n` nodes (in this process) on a fresh schema and bucket; `extra` goes to every node. */
 export async function startCluster(engines: Engines, n: number, extra: Record<string, unknown> = {}): Promise<Cluster> {
   const schema = await newSchema(engines.postgres.url);
-  const bucket = `multi-${randomBytes(4).toString('hex')}`;
-  const shared: Record<string, unknown> = {
-    metadata_store: 'postgres',
-    postgres_url: schema.url,
-    blob_store: 's3',
-    s3_endpoint: engines.s3.endpoint,
-    s3_region: engines.s3.region,
-    s3_bucket: bucket,
-    s3_access_key_id: engines.s3.accessKeyId,
-    s3_secret_access_key: engines.s3.secretAccessKey,
-    s3_force_path_style: true,
-    token_secret: 'one secret for every node of this registry',
-    ...extra,
-  };
+  const shared = sharedConfig(engines, schema.url, extra);
+  const bucket = shared.s3_bucket as string;
   const nodes: TestServer[] = [];
   try {
     for (const node of await Promise.all(Array.from({ length: n }, () => startTestServer({ overrides: shared })))) nodes.push(node);
@@ -51,34 +112,15 @@ export async function startCluster(engines: Engines, n: number, extra: Record<st
     await schema.drop();
     throw err;
   }
-  const s3 = new S3Client({
-    endpoint: engines.s3.endpoint,
-    region: engines.s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: engines.s3.accessKeyId, secretAccessKey: engines.s3.secretAccessKey },
-  });
+  const contents = bucketOf(engines, bucket);
   return {
     nodes,
     shared,
-    s3,
     bucket,
-    async keys(prefix = '') {
-      const out: string[] = [];
-      let token: string | undefined;
-      do {
-        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const object of page.Contents ?? []) if (object.Key) out.push(object.Key);
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-      return out.sort();
-    },
-    async multipart() {
-      const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      return (page.Uploads ?? []).map((u) => u.Key ?? '').sort();
-    },
+    ...contents,
     async close() {
       for (const node of nodes) await node.destroy().catch(() => {});
-      s3.destroy();
+      contents.s3.destroy();
       await schema.drop();
     },
   };

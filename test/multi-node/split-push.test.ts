@@ -5,7 +5,6 @@
  * PostgreSQL).
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ImageId } from '../../src/domain/names.js';
@@ -14,27 +13,9 @@ import { eventually } from '../helpers/eventually.js';
 import { openUpload } from '../helpers/http-raw.js';
 import { imageJson, payloadChecksum, put, setTag } from '../helpers/v1.js';
 import { digestOf, imageConfig, imageManifest, MEDIA, putManifest, v2ErrorOf } from '../helpers/v2.js';
-import { assertFsckClean, chainOf, pullV1, pullV2, startCluster, type Cluster } from './cluster.js';
+import { assertFsckClean, chainOf, openBody, pullV1, pullV2, startCluster, type Cluster } from './cluster.js';
 
 const engines = useEngines();
-
-/** A PATCH whose body is sent in pieces the test controls (the request stays open meanwhile). */
-function openPatch(url: string) {
-  const req = http.request(url, { method: 'PATCH', headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' }, agent: false });
-  const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    req.once('response', (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.once('error', reject);
-  });
-  return {
-    response,
-    write: (data: Buffer) => new Promise<void>((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve()))),
-    end: () => req.end(),
-  };
-}
 
 describe('a push split across three nodes', () => {
   let cluster: Cluster;
@@ -142,7 +123,7 @@ describe('a push split across three nodes', () => {
     const name = 'split/session';
     const blob = randomBytes(120_000);
     const location = (await fetch(`${a}/v2/${name}/blobs/uploads/`, { method: 'POST' })).headers.get('location') as string;
-    const first = openPatch(new URL(location, b).toString());
+    const first = openBody('PATCH', new URL(location, b).toString());
     await first.write(blob.subarray(0, 60_000));
     const id = new URL(location, a).pathname.split('/').pop() as string;
     await eventually(async () => assert.ok(await cluster.nodes[2].running.services.ingest.isBusy(id), 'B holds the session'));
