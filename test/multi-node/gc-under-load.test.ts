@@ -16,6 +16,7 @@ import type { GcReport } from '../../src/services/gc.js';
 import { PostgresLocks } from '../../src/store/locks/postgres-locks.js';
 import { useEngines } from '../helpers/engines.js';
 import { startTestServer } from '../helpers/server.js';
+import { holding } from '../store/locks.contract.js';
 import { pushImage, put, setTag, type TestImage } from '../helpers/v1.js';
 import { digestOf, pushBlob, pushImageV2, type TestImageV2 } from '../helpers/v2.js';
 import { assertFsckClean, blobKey, chainOf, pullV1, pullV2, startCluster, type Cluster } from './cluster.js';
@@ -65,37 +66,23 @@ describe('garbage collection on one node while the others take pushes', () => {
     const [image] = chainOf(1);
     await pushImage(b, image);
     // Another node is in a write (the shared side of the gate): GC waits for it.
-    let releaseWrite!: () => void;
-    let writing!: () => void;
-    const entered = new Promise<void>((resolve) => (writing = resolve));
-    const write = locks.shared(() => new Promise<void>((resolve) => {
-      writing();
-      releaseWrite = resolve;
-    }));
-    await entered;
+    const write = await holding((body) => locks.shared(body));
     let collected = false;
     const run = gc(a).then((report) => ((collected = true), report));
     await sleep(500);
     assert.equal(collected, false, 'GC ran while another node was writing');
-    releaseWrite();
-    await write;
+    write.release();
+    await write.done;
     await run;
 
     // GC under way (the exclusive side, held here as a node would): writes on B and C wait.
-    let releaseGc!: () => void;
-    let collecting!: () => void;
-    const held = new Promise<void>((resolve) => (collecting = resolve));
-    const sweep = locks.exclusive(() => new Promise<void>((resolve) => {
-      collecting();
-      releaseGc = resolve;
-    }));
-    await held;
+    const sweep = await holding((body) => locks.exclusive(body));
     let tagged = false;
     const tag = setTag(c, 'gate/app', 'latest', image.id).then((res) => ((tagged = true), res));
     await sleep(500);
     assert.equal(tagged, false, 'a tag was written during GC');
-    releaseGc();
-    await sweep;
+    sweep.release();
+    await sweep.done;
     assert.equal((await tag).status, 200);
     await pullV1(b, 'gate/app', 'latest', [image]);
   });
