@@ -106,4 +106,23 @@ describe('concurrent pushes of overlapping chains through three nodes', () => {
     assert.deepEqual(await cluster.keys('uploads/'), [], 'no temp object left behind');
     await assertFsckClean(urls[1]);
   });
+
+  it('a tag set on one node while another deletes a tag of the same repository: the image list keeps what the remaining tag reaches', async () => {
+    const chain = chainOf(2, 5_000);
+    await pushAcross(urls, 0, 'race/seed', 'latest', chain);
+    const top = chain[1].id;
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const repo = `race/r${i}`;
+        assert.equal((await setTag(urls[i % 3], repo, 'old', top)).status, 200);
+        const [deleted, set] = await Promise.all([
+          fetch(`${urls[(i + 1) % 3]}/v1/repositories/${repo}/tags/old`, { method: 'DELETE' }),
+          setTag(urls[(i + 2) % 3], repo, 'new', top),
+        ]);
+        assert.equal(deleted.status, 200, await deleted.text());
+        assert.equal(set.status, 200, await set.text());
+        for (const node of urls) await pullV1(node, repo, 'new', chain);
+      }),
+    );
+  });
 });
