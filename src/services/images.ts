@@ -233,12 +233,13 @@ export class ImageService {
   async adopt(chain: ReadonlyArray<{ id: ImageId; parent: ImageId | null; json: Buffer; layer: { digest: string; size: number } }>): Promise<boolean> {
     let parentAncestry: readonly ImageId[] = [];
     for (const image of chain) {
-      if (await this.isWriting(image.id)) return false;
       const existing = await this.meta.getImage(image.id);
       let ancestry: readonly ImageId[];
       if (existing?.status === 'complete') {
         ancestry = (await this.meta.getAncestry(image.id)) ?? [image.id];
       } else {
+        // Asked only of images not complete yet (on many nodes, a question to PostgreSQL).
+        if (await this.isWriting(image.id)) return false;
         ancestry = [image.id, ...parentAncestry];
         if (ancestry.length > MAX_ANCESTRY) return false;
         const at = this.now().toISOString();
