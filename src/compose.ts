@@ -15,6 +15,8 @@ import { MemoryBlobStore } from './store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
 import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from './store/metadata/metadata-store.js';
+import { InProcessLocks } from './store/locks/in-process-locks.js';
+import type { Locks } from './store/locks/locks.js';
 import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -34,8 +36,7 @@ import { UploadService } from './services/uploads.js';
 import { Fsck } from './services/fsck.js';
 import { WebhookService } from './services/webhooks.js';
 import { EventBus } from './services/events.js';
-import { GarbageCollector } from './services/gc.js';
-import { Gate } from './services/gate.js';
+import { GarbageCollector, type UploadTracker } from './services/gc.js';
 import { HealthService } from './services/health.js';
 import { HubService } from './services/hub.js';
 import { ImageService } from './services/images.js';
@@ -105,6 +106,11 @@ export type StoreKind = 'disk' | 'memory';
 export interface Stores {
   meta: MetadataStore;
   blobs: BlobStore;
+  /**
+   * One writer per image / upload session and the GC write gate: in this process
+   * (LevelDB, memory), or PostgreSQL advisory locks for every node on the database.
+   */
+  locks: Locks;
   /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
   secret(): Buffer;
   /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
@@ -122,8 +128,12 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     const meta = new MemoryMetadataStore();
     await meta.open();
     const secret = randomBytes(32);
-    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+    return { meta, blobs: new MemoryBlobStore(), locks: new InProcessLocks(), secret: () => secret, probe: async () => undefined };
   }
+  const shared = config.metadata_store === 'postgres';
+  // Unfinished uploads a node finds at start are its own leftovers only when it is the one
+  // node; on many, those idle for less than the upload expiry may be another node's.
+  const abandonAfterMs = shared ? config.upload_expiry_seconds * 1000 : 0;
   let blobs: BlobStore;
   let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
@@ -137,12 +147,13 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
       secretAccessKey: config.s3_secret_access_key,
       forcePathStyle: config.s3_force_path_style,
       createBucket: true,
+      abandonAfterMs,
     });
     blobs = s3;
     probe = () => s3.ping();
     blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
   } else {
-    const fsBlobs = new FsBlobStore(config.storage_root);
+    const fsBlobs = new FsBlobStore(config.storage_root, { abandonAfterMs });
     blobs = fsBlobs;
     probe = async () => {
       const file = fsBlobs.paths.newTemp();
@@ -158,13 +169,23 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
 
   let meta: MetadataStore;
-  if (config.metadata_store === 'postgres') {
+  let locks: Locks;
+  if (shared) {
+    const onIdleError = (err: Error) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced');
     const { PostgresMetadataStore } = await import('./store/metadata/postgres-metadata-store.js');
-    meta = new PostgresMetadataStore(config.postgres_url, {
-      onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
-    });
+    const { PostgresLocks } = await import('./store/locks/postgres-locks.js');
+    meta = new PostgresMetadataStore(config.postgres_url, { onIdleError });
     await meta.open();
+    const pgLocks = new PostgresLocks(config.postgres_url, { onIdleError });
+    try {
+      await pgLocks.open();
+    } catch (err) {
+      await meta.close();
+      throw err;
+    }
+    locks = pgLocks;
   } else {
+    locks = new InProcessLocks();
     const db = new BlobPaths(config.storage_root).db;
     meta = new LevelMetadataStore(db);
     try {
@@ -177,7 +198,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     }
   }
   let secret: Buffer | null = null;
-  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+  return { meta, blobs, locks, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -201,13 +222,12 @@ export interface ServiceOptions {
 
 export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
   const stores = await openStores(config, logger, options.store);
-  const { meta, blobs, blobUrl } = stores;
+  const { meta, blobs, blobUrl, locks } = stores;
   const secret = stores.secret();
-  const gate = new Gate();
-  const ingest = new BlobIngest(blobs, gate);
-  const images = new ImageService(meta, blobs, gate, ingest);
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
-  const repos = new RepositoryService(meta, images, gate, events);
+  const repos = new RepositoryService(meta, images, locks, events);
   const access = new AccessService(config.standalone, meta);
   const users = userService(config, meta);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
@@ -226,13 +246,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, gate, {
-    isWriting: (id) => images.isWriting(id),
-    forget: (id) => images.forget(id),
-    isUploading: (id) => ingest.isBusy(id),
-  });
-  const fsck = new Fsck(meta, blobs, gate);
-  const admin = new AdminService(meta, gate);
+  const gc = new GarbageCollector(meta, blobs, locks, writesOf(images, ingest));
+  const fsck = new Fsck(meta, blobs, locks);
+  const admin = new AdminService(meta, locks);
   const webhooks = new WebhookService(
     meta,
     {
@@ -253,10 +269,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
-  const blobService = new BlobService(meta, blobs, gate);
+  const blobService = new BlobService(meta, blobs, locks);
   const uploads = new UploadService(meta, ingest, blobService);
-  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
-  const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
+  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, locks);
+  const manifests = new ManifestService(meta, repos, blobService, access, locks, bridge, config.max_manifest_bytes);
   const registryTokens = new RegistryTokenService(keyRing, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
@@ -293,7 +309,17 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await oauth.stop();
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
+      await locks.close();
     },
+  };
+}
+
+/** What garbage collection asks about writes in flight (on every node: the keyed locks). */
+function writesOf(images: ImageService, ingest: BlobIngest): UploadTracker {
+  return {
+    isWriting: (id) => images.isWriting(id),
+    forget: (id) => images.forget(id),
+    isUploading: (id) => ingest.isBusy(id),
   };
 }
 
@@ -320,17 +346,22 @@ export interface LocalServices {
 
 /** Opens the stores and wires the admin services for the CLI; StoreInUseError when a running registry holds them. */
 export async function openLocalServices(config: Config, logger: Logger): Promise<LocalServices> {
-  const { meta, blobs } = await openStores(config, logger);
+  const { meta, blobs, locks } = await openStores(config, logger);
   const users = userService(config, meta);
   const oauth = oauthService(config, meta, users);
-  const gate = new Gate();
-  // Nothing uploads while the CLI holds the store.
-  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+  // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
+  // go on, and the locks are theirs too: GC waits for their writes and spares what they
+  // are writing.
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
   return {
     users,
     oauth,
-    gc: new GarbageCollector(meta, blobs, gate, idle),
-    fsck: new Fsck(meta, blobs, gate),
-    close: () => meta.close(),
+    gc: new GarbageCollector(meta, blobs, locks, writesOf(images, ingest)),
+    fsck: new Fsck(meta, blobs, locks),
+    async close() {
+      await meta.close();
+      await locks.close();
+    },
   };
 }
