@@ -37,6 +37,9 @@ import { SearchService } from './search.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
 import { OAuthService } from './oauth.js';
+import { LoginThrottle } from './throttle.js';
+import { InMemoryLoginFailures, type LoginFailureStore } from '../store/login-failures.js';
+import { InMemoryEndedSessions, type EndedSessionStore } from '../store/ended-sessions.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -97,6 +100,12 @@ export type StoreKind = 'disk' | 'memory';
 export interface Stores {
   meta: MetadataStore;
   blobs: BlobStore;
+  /**
+   * The login throttle's failures and the web UI's ended sessions: in this process for one
+   * node, in PostgreSQL (the metadata store) when nodes share it.
+   */
+  loginFailures: LoginFailureStore;
+  endedSessions: EndedSessionStore;
   /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
   secret(): Buffer;
   /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
@@ -114,7 +123,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     const meta = new MemoryMetadataStore();
     await meta.open();
     const secret = randomBytes(32);
-    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+    return { meta, blobs: new MemoryBlobStore(), ...inProcessState(), secret: () => secret, probe: async () => undefined };
   }
   let blobs: BlobStore;
   let probe: () => Promise<void>;
@@ -150,12 +159,15 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
 
   let meta: MetadataStore;
+  let state = inProcessState();
   if (config.metadata_store === 'postgres') {
     const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
-    meta = new PostgresMetadataStore(config.postgres_url, {
+    const pg = new PostgresMetadataStore(config.postgres_url, {
       onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
     });
-    await meta.open();
+    await pg.open();
+    meta = pg;
+    state = { loginFailures: pg, endedSessions: pg };
   } else {
     const db = new BlobPaths(config.storage_root).db;
     meta = new LevelMetadataStore(db);
@@ -169,7 +181,12 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     }
   }
   let secret: Buffer | null = null;
-  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+  return { meta, blobs, ...state, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+}
+
+/** Login failures and ended sessions kept in this process (one node). */
+function inProcessState(): Pick<Stores, 'loginFailures' | 'endedSessions'> {
+  return { loginFailures: new InMemoryLoginFailures(), endedSessions: new InMemoryEndedSessions() };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -201,7 +218,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
-  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+  const loginThrottle = new LoginThrottle(
+    {
+      maxFailuresPerUser: config.login_max_failures,
+      maxFailuresPerAddress: config.login_max_failures_per_address,
+      windowMs: config.login_window_seconds * 1000,
+    },
+    undefined,
+    stores.loginFailures,
+  );
+  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled, loginThrottle });
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, () => stores.probe());
@@ -232,6 +258,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       maxAttempts: config.webhook_max_attempts,
       retryBaseMs: config.webhook_retry_base_ms,
       timeoutMs: config.webhook_timeout_ms,
+      leaseMs: config.webhook_lease_ms,
     },
     logger,
   );
@@ -246,7 +273,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
   });
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
-  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
+  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds, undefined, stores.endedSessions);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
   const blobService = new BlobService(meta, blobs, gate);

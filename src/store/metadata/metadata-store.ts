@@ -149,6 +149,14 @@ export interface MetadataStore extends OAuthStore, RegistryV2Metadata {
   enqueueWebhooks(deliveries: WebhookDelivery[]): Promise<void>;
   /** Deliveries due at or before `now`, oldest due first, at most `limit`. */
   dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Takes the deliveries due at or before `now` (oldest due first, at most `limit`) for one
+   * deliverer: each is moved to `now + leaseMs` in the same atomic step, so no other claim,
+   * from this process or another node, gets it until then. Returns them as they are queued
+   * now (`dueAt`: the lease's end, which removeWebhook and rescheduleWebhook go by). A
+   * deliverer that dies leaves them to be claimed again once the lease ends.
+   */
+  claimWebhooks(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]>;
   /** Replaces a queued delivery (its `dueAt` may change) atomically. */
   rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void>;
   removeWebhook(delivery: WebhookDelivery): Promise<void>;
