@@ -10,14 +10,15 @@
  * file takes down and brings back.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { useEngines } from '../helpers/engines.js';
 import { eventually } from '../helpers/eventually.js';
 import { startPostgres, type PostgresEngine } from '../helpers/postgres-engine.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { imageJson, payloadChecksum, put, type TestImage } from '../helpers/v1.js';
+import { digestOf, pushBlob } from '../helpers/v2.js';
 
 const engines = useEngines();
 
@@ -49,6 +50,11 @@ describe('faults of the shared engines', () => {
         token_secret: 'a secret every node of this registry shares',
       },
     });
+  });
+
+  // A test that failed with the object store down leaves it up for the next one.
+  beforeEach(async () => {
+    await s3?.up();
   });
 
   after(async () => {
@@ -131,12 +137,22 @@ describe('faults of the shared engines', () => {
       assert.ok(Buffer.from(await served.arrayBuffer()).equals(fresh.layer));
     }
 
-    // v2's envelope for a blob the store cannot serve.
+    // v2's envelope for a blob the store cannot serve, and for one it cannot take.
+    const blob = randomBytes(30_000);
+    const digest = await pushBlob(node.url, 'faults/blobs', blob, { authorization: basic });
     await s3.down('refuse');
-    const v2 = await unavailable(await get(`/v2/faults/blobs/blobs/${layerDigest(pushed)}`), 'v2 blob GET');
-    assert.deepEqual((v2.errors as Array<{ code: string }>).map((e) => e.code), ['UNAVAILABLE']);
-    await s3.up();
-    assert.equal((await get(`/v2/faults/blobs/blobs/${layerDigest(pushed)}`)).status, 200);
+    try {
+      const v2 = await unavailable(await get(`/v2/faults/blobs/blobs/${digest}`), 'v2 blob GET');
+      assert.deepEqual((v2.errors as Array<{ code: string }>).map((e) => e.code), ['UNAVAILABLE']);
+      const upload = await fetch(`${node.url}/v2/faults/blobs/blobs/uploads/?digest=${digestOf(randomBytes(10))}`, { method: 'POST', headers: auth, body: randomBytes(10) });
+      const refused = await unavailable(upload, 'v2 monolithic upload');
+      assert.deepEqual((refused.errors as Array<{ code: string }>).map((e) => e.code), ['UNAVAILABLE']);
+    } finally {
+      await s3.up();
+    }
+    const served = await get(`/v2/faults/blobs/blobs/${digest}`);
+    assert.equal(served.status, 200);
+    assert.ok(Buffer.from(await served.arrayBuffer()).equals(blob));
   });
 
   it('an upload the object store cuts mid-way is never served, and goes through when pushed again', async () => {
@@ -184,7 +200,3 @@ function setTagAuthed(base: string, repo: string, tag: string, id: string): Prom
   return put(`${base}/v1/repositories/${repo}/tags/${tag}`, JSON.stringify(id), { ...auth, 'Content-Type': 'application/json' });
 }
 
-
-function layerDigest(img: TestImage): string {
-  return `sha256:${createHash('sha256').update(img.layer).digest('hex')}`;
-}
