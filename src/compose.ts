@@ -15,6 +15,7 @@ import { MemoryBlobStore } from './store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
 import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from './store/metadata/metadata-store.js';
+import { withImageCache } from './store/metadata/image-cache.js';
 import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -128,8 +129,9 @@ export interface Stores {
  */
 export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
   if (kind === 'memory') {
-    const meta = new MemoryMetadataStore();
-    await meta.open();
+    const memory = new MemoryMetadataStore();
+    await memory.open();
+    const meta = withImageCache(memory);
     const secret = randomBytes(32);
     return { meta, blobs: new MemoryBlobStore(), ...inProcessState(), secret: () => secret, probe: async () => undefined };
   }
@@ -178,15 +180,17 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
     state = { loginFailures: pg, endedSessions: pg };
   } else {
     const db = new BlobPaths(config.storage_root).db;
-    meta = new LevelMetadataStore(db);
+    const level = new LevelMetadataStore(db);
     try {
-      await meta.open();
+      await level.open();
     } catch (err) {
       if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
         throw new StoreInUseError(db);
       }
       throw err;
     }
+    // One process owns a LevelDB: caches in front of it see every write (see image-cache.ts).
+    meta = withImageCache(level);
   }
   let secret: Buffer | null = null;
   return { meta, blobs, ...state, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };

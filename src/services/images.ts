@@ -24,7 +24,6 @@ import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { ImageStore } from '../store/metadata/ports.js';
 import { asUploadError, type BlobIngest } from './blob-ingest.js';
 import type { Gate } from './gate.js';
-import { Lru } from '../domain/lru.js';
 
 export interface ImageJsonView {
   json: Buffer;
@@ -42,10 +41,6 @@ const MAX_ANCESTRY = 1024;
 export class ImageService {
   /** Images some request is writing right now (json, layer or checksum). */
   private readonly writing = new Set<ImageId>();
-  /** Complete images are immutable: their records, JSON and ancestry are cached once read. */
-  private readonly completeCache = new Lru<ImageId, ImageRecord>(20_000);
-  private readonly jsonCache = new Lru<ImageId, Buffer>(20_000, 8 * 1024 * 1024, (b) => b.length);
-  private readonly ancestryCache = new Lru<ImageId, readonly ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
   private completions = 0;
   private forgets = 0;
 
@@ -275,36 +270,25 @@ export class ImageService {
     return record;
   }
 
-  /** The record whatever its state, or null. Complete records are immutable: cached. */
-  async find(id: ImageId): Promise<ImageRecord | null> {
-    const cached = this.completeCache.get(id);
-    if (cached) return cached;
-    const record = await this.meta.getImage(id);
-    if (record?.status === 'complete') this.completeCache.set(id, record);
-    return record;
+  /**
+   * The record whatever its state, or null. One node caches complete images in front of the
+   * store (store/metadata/image-cache.ts); nodes sharing PostgreSQL read it every time.
+   */
+  find(id: ImageId): Promise<ImageRecord | null> {
+    return this.meta.getImage(id);
   }
 
   async getJson(id: ImageId): Promise<ImageJsonView> {
     const record = await this.getComplete(id);
-    let json = this.jsonCache.get(id);
-    if (!json) {
-      const stored = await this.meta.getImageJson(id);
-      if (!stored) throw notFound('Image not found');
-      json = stored;
-      this.jsonCache.set(id, json);
-    }
+    const json = await this.meta.getImageJson(id);
+    if (!json) throw notFound('Image not found');
     return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
   }
 
-  /** [id, parent, …]; frozen and shared (the same array while it is cached). */
+  /** [id, parent, …]; frozen (the same array while the image cache holds it). */
   async getAncestry(id: ImageId): Promise<readonly ImageId[]> {
     await this.getComplete(id);
-    let ancestry = this.ancestryCache.get(id);
-    if (!ancestry) {
-      ancestry = Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
-      this.ancestryCache.set(id, ancestry);
-    }
-    return ancestry;
+    return Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
   }
 
   async getLayer(id: ImageId): Promise<LayerView> {
@@ -328,12 +312,9 @@ export class ImageService {
     return this.writing.has(id);
   }
 
-  /** Forgets cached records (after a delete or a repair). */
-  forget(id: ImageId): void {
+  /** Counts a delete or a repair of an image (see stateChanges). */
+  forget(_id: ImageId): void {
     this.forgets += 1;
-    this.completeCache.delete(id);
-    this.jsonCache.delete(id);
-    this.ancestryCache.delete(id);
   }
 
   private async exclusive<T>(id: ImageId, fn: () => Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { useEngines } from '../helpers/engines.js';
 import { newImageId, type TestServer } from '../helpers/server.js';
-import { put } from '../helpers/v1.js';
+import { imageJson, payloadChecksum, put } from '../helpers/v1.js';
 import { adminAuth, basic, pushAs, startCluster, tagAs, type Cluster } from './nodes.js';
 
 const engines = useEngines();
@@ -177,6 +177,30 @@ describe('three nodes, one registry', () => {
     const logout = await posted(b, '/-/logout', { _csrf: csrf }, cookie);
     assert.equal(logout.status, 303, await logout.text());
     assert.deepEqual(await Promise.all([a, b, c].map(signedIn)), [false, false, false], 'the copied cookie is refused on every node');
+  });
+
+  it('an image garbage-collected through A is gone on B at once, and B takes it pushed again', async () => {
+    const loose = image();
+    const pushLoose = async (node: TestServer) => {
+      const body = imageJson(loose);
+      for (const [part, data, headers] of [
+        ['json', body, { 'Content-Type': 'application/json' }],
+        ['layer', loose.layer, { 'Content-Type': 'application/octet-stream' }],
+        ['checksum', undefined, { 'X-Docker-Checksum-Payload': payloadChecksum(body, loose.layer) }],
+      ] as const) {
+        const res = await put(`${node.url}/v1/images/${loose.id}/${part}`, data, { ...adminAuth, ...headers });
+        assert.equal(res.status, 200, `${part}: ${await res.text()}`);
+      }
+    };
+    await pushLoose(a);
+    // B reads it (a node that cached complete images would keep it now).
+    assert.equal((await fetch(`${b.url}/v1/images/${loose.id}/json`, { headers: adminAuth })).status, 200);
+    // Never tagged: garbage collection through A with no grace deletes it.
+    const gc = await fetch(`${a.url}/_admin/gc?grace_seconds=0`, { method: 'POST', headers: adminAuth });
+    assert.equal(gc.status, 200, await gc.text());
+    assert.equal((await fetch(`${b.url}/v1/images/${loose.id}/json`, { headers: adminAuth })).status, 404, 'gone on B at once');
+    await pushLoose(b);
+    assert.equal((await fetch(`${c.url}/v1/images/${loose.id}/json`, { headers: adminAuth })).status, 200);
   });
 
   it('the login throttle counts wrong passwords on every node together', async () => {
