@@ -19,12 +19,9 @@ import { newImageId, startTestServer, type TestServer } from '../helpers/server.
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { imageJson, payloadChecksum, put, type TestImage } from '../helpers/v1.js';
 import { digestOf, pushBlob } from '../helpers/v2.js';
+import { ADMIN, adminAuth as auth, pushAs, tagAs, TOKEN_SECRET } from './nodes.js';
 
 const engines = useEngines();
-
-const ADMIN = { username: 'faultadmin', password: 'fault-password' };
-const basic = `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}`;
-const auth = { Authorization: basic };
 
 describe('faults of the shared engines', () => {
   let postgres: PostgresEngine;
@@ -47,7 +44,7 @@ describe('faults of the shared engines', () => {
         s3_access_key_id: engines.s3.accessKeyId,
         s3_secret_access_key: engines.s3.secretAccessKey,
         s3_force_path_style: true,
-        token_secret: 'a secret every node of this registry shares',
+        token_secret: TOKEN_SECRET,
       },
     });
   });
@@ -77,7 +74,7 @@ describe('faults of the shared engines', () => {
 
   it('PostgreSQL restarting: 503 in every face with Retry-After, then the node recovers by itself', async () => {
     const img = image();
-    await pushChainAuthed(node.url, 'faults/app', 'latest', [img]);
+    await pushAs(node.url, auth, 'faults/app', 'latest', [img]);
     assert.equal((await get('/v1/repositories/faults/app/tags')).status, 200);
 
     await postgres.halt();
@@ -93,7 +90,7 @@ describe('faults of the shared engines', () => {
     await unavailable(await get(`/v1/images/${img.id}/json`), 'v1 image json');
     assert.equal((await get('/_status', {})).status, 503);
     // Writes too, and nothing of them lands.
-    await unavailable(await setTagAuthed(node.url, 'faults/app', 'other', img.id), 'v1 tag write');
+    await unavailable(await tagAs(node.url, auth, 'faults/app', 'other', img.id), 'v1 tag write');
 
     await postgres.resume();
 
@@ -104,13 +101,13 @@ describe('faults of the shared engines', () => {
     assert.deepEqual(await (await get('/v2/faults/app/tags/list')).json(), { name: 'faults/app', tags: ['latest'] });
     assert.equal((await get('/v2/repositories/faults/app/', {})).status, 200);
     const again = image();
-    await pushChainAuthed(node.url, 'faults/app', 'v2', [again]);
+    await pushAs(node.url, auth, 'faults/app', 'v2', [again]);
     assert.deepEqual(await (await get('/v1/repositories/faults/app/tags')).json(), { latest: img.id, v2: again.id });
   });
 
   it('the object store refusing or resetting: 503 with Retry-After, no image half-written, the push runs again', async () => {
     const pushed = image();
-    await pushChainAuthed(node.url, 'faults/blobs', 'latest', [pushed]);
+    await pushAs(node.url, auth, 'faults/blobs', 'latest', [pushed]);
 
     for (const fault of ['refuse', 'reset'] as const) {
       await s3.down(fault);
@@ -139,7 +136,7 @@ describe('faults of the shared engines', () => {
 
     // v2's envelope for a blob the store cannot serve, and for one it cannot take.
     const blob = randomBytes(30_000);
-    const digest = await pushBlob(node.url, 'faults/blobs', blob, { authorization: basic });
+    const digest = await pushBlob(node.url, 'faults/blobs', blob, { authorization: auth.Authorization });
     await s3.down('refuse');
     try {
       const v2 = await unavailable(await get(`/v2/faults/blobs/blobs/${digest}`), 'v2 blob GET');
@@ -179,24 +176,4 @@ describe('faults of the shared engines', () => {
     const served = await get(`/v1/images/${big.id}/layer`);
     assert.ok(Buffer.from(await served.arrayBuffer()).equals(big.layer), 'the layer is whole');
   });
-
 });
-
-async function pushChainAuthed(base: string, repo: string, tag: string, images: TestImage[]): Promise<void> {
-  for (const img of images) {
-    const json = imageJson(img);
-    let res = await put(`${base}/v1/images/${img.id}/json`, json, { ...auth, 'Content-Type': 'application/json' });
-    assert.equal(res.status, 200, await res.text());
-    res = await put(`${base}/v1/images/${img.id}/layer`, img.layer, { ...auth, 'Content-Type': 'application/octet-stream' });
-    assert.equal(res.status, 200, await res.text());
-    res = await put(`${base}/v1/images/${img.id}/checksum`, undefined, { ...auth, 'X-Docker-Checksum-Payload': payloadChecksum(json, img.layer) });
-    assert.equal(res.status, 200, await res.text());
-  }
-  const res = await setTagAuthed(base, repo, tag, images[images.length - 1].id);
-  assert.equal(res.status, 200, await res.text());
-}
-
-function setTagAuthed(base: string, repo: string, tag: string, id: string): Promise<Response> {
-  return put(`${base}/v1/repositories/${repo}/tags/${tag}`, JSON.stringify(id), { ...auth, 'Content-Type': 'application/json' });
-}
-
