@@ -16,7 +16,7 @@ import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
 import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from './store/metadata/metadata-store.js';
 import { withImageCache } from './store/metadata/image-cache.js';
-import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
+import type { AccountStore, EndedSessionStore, LoginFailureStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from './metrics.js';
@@ -47,8 +47,8 @@ import { TokenService } from './services/tokens.js';
 import { UserService } from './services/users.js';
 import { OAuthService } from './services/oauth.js';
 import { LoginThrottle } from './services/throttle.js';
-import { InMemoryLoginFailures, type LoginFailureStore } from './store/login-failures.js';
-import { InMemoryEndedSessions, type EndedSessionStore } from './store/ended-sessions.js';
+import { InMemoryLoginFailures } from './store/login-failures.js';
+import { InMemoryEndedSessions } from './store/ended-sessions.js';
 
 export interface Services {
   meta: MetadataStore;

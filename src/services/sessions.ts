@@ -20,7 +20,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { UserRecord } from '../domain/records.js';
-import { InMemoryEndedSessions, type EndedSessionStore } from '../store/ended-sessions.js';
+import { InMemoryEndedSessions } from '../store/ended-sessions.js';
+import type { EndedSessionStore } from '../store/metadata/ports.js';
 import { passwordVersion } from './jwt.js';
 import type { KeyRing } from './keyring.js';
 import type { UserService } from './users.js';

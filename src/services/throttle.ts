@@ -15,7 +15,8 @@
  * more guess through before they all refuse.
  */
 import { RegistryError } from '../domain/errors.js';
-import { InMemoryLoginFailures, type LoginFailureStore } from '../store/login-failures.js';
+import { InMemoryLoginFailures } from '../store/login-failures.js';
+import type { LoginFailureStore } from '../store/metadata/ports.js';
 
 export interface LoginThrottleOptions {
   /** Failures per account within the window before its logins are refused. */

@@ -1,18 +1,9 @@
 /**
- * Web UI sessions a logout ended (services/sessions.ts): a session cookie is stateless and
- * signed, so a logout is remembered by id until the cookie would have expired anyway. Two
- * implementations pass test/store/ended-sessions.contract.ts: InMemoryEndedSessions here
- * (one process: LevelDB, the test double) and PostgresMetadataStore (table ended_sessions:
- * a logout on one node ends the session on every node).
+ * The sessions a logout ended (the EndedSessionStore port, metadata/ports.ts) of one
+ * process: a LevelDB registry or the test double. Nodes sharing PostgreSQL keep them there
+ * (PostgresMetadataStore), so a logout on one node ends the session on every node.
  */
-export interface EndedSessionStore {
-  /** Remembers that session `id` ended; `expiresAt` (unix s): when it would have expired. */
-  endSession(id: string, expiresAt: number): Promise<void>;
-  /** Whether a logout ended session `id` (and it has not expired since `now`, unix s). */
-  isSessionEnded(id: string, now: number): Promise<boolean>;
-  /** Forgets sessions that expired at or before `now` (unix s); returns how many. */
-  pruneEndedSessions(now: number): Promise<number>;
-}
+import type { EndedSessionStore } from './metadata/ports.js';
 
 /** In one process's memory: at most `max` ids (the oldest are forgotten first). */
 export class InMemoryEndedSessions implements EndedSessionStore {

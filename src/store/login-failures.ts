@@ -1,23 +1,9 @@
 /**
- * Failed logins, counted per key (`user:<name>` or `addr:<address>`) for the login throttle
- * (services/throttle.ts). Two implementations pass test/store/login-failures.contract.ts:
- * InMemoryLoginFailures here (one process: LevelDB, the test double) and
- * PostgresMetadataStore (table login_failures: every node of a registry counts in the same
- * place, so a guesser gains nothing by spreading attempts over nodes).
- *
- * Times are milliseconds (the caller's clock); a key's failures are kept newest first up to
- * the `keep` the caller gives, older ones cannot matter to it.
+ * The login failures (the LoginFailureStore port, metadata/ports.ts) of one process: a
+ * LevelDB registry or the test double. Nodes sharing PostgreSQL count them there instead
+ * (PostgresMetadataStore), so a guesser gains nothing by spreading attempts over nodes.
  */
-export interface LoginFailureStore {
-  /** The failures of `key` after `since`, the newest `limit` of them, oldest first. */
-  recentFailures(key: string, since: number, limit: number): Promise<number[]>;
-  /** Counts a failure of `key` at `at`, keeping at most its `keep` newest failures. */
-  addFailure(key: string, at: number, keep: number): Promise<void>;
-  /** Forgets every failure of `key` (a successful login of an account). */
-  clearFailures(key: string): Promise<void>;
-  /** Forgets every failure at or before `before`, of every key; returns how many. */
-  pruneFailures(before: number): Promise<number>;
-}
+import type { LoginFailureStore } from './metadata/ports.js';
 
 /** In one process's memory, bounded: at most `maxKeys` keys (those failed least recently go first). */
 export class InMemoryLoginFailures implements LoginFailureStore {

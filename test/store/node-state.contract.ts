@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { EndedSessionStore } from '../../src/store/ended-sessions.js';
-import type { LoginFailureStore } from '../../src/store/login-failures.js';
+import type { EndedSessionStore, LoginFailureStore } from '../../src/store/metadata/ports.js';
 
 export interface NodeStateFixture {
   failures: LoginFailureStore;

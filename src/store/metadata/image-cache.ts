@@ -73,11 +73,16 @@ export function withImageCache<T extends ImageStore>(store: T): T {
       }
     },
   };
+  // Every other method of the store, bound to it once (again if the method is replaced).
+  const bound = new Map<PropertyKey, { of: unknown; method: unknown }>();
   return new Proxy(store, {
     get(target, key, receiver) {
       if (typeof key === 'string' && Object.hasOwn(overrides, key)) return overrides[key as keyof ImageStore];
       const value = Reflect.get(target, key, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      let entry = bound.get(key);
+      if (entry?.of !== value) bound.set(key, (entry = { of: value, method: value.bind(target) }));
+      return entry.method;
     },
   });
 }

@@ -291,3 +291,36 @@ export interface OAuthStore {
    */
   pruneOAuth(before: string): Promise<number>;
 }
+
+/**
+ * Failed logins, counted per key (`user:<name>` or `addr:<address>`) for the login throttle
+ * (services/throttle.ts). Times are milliseconds (the caller's clock); a key's failures are
+ * kept newest first up to the `keep` the caller gives, older ones cannot matter to it.
+ * InMemoryLoginFailures (store/login-failures.ts) for one process; PostgresMetadataStore
+ * (table login_failures) for every node of a registry.
+ * test/store/node-state.contract.ts is the behaviour both pass.
+ */
+export interface LoginFailureStore {
+  /** The failures of `key` after `since`, the newest `limit` of them, oldest first. */
+  recentFailures(key: string, since: number, limit: number): Promise<number[]>;
+  /** Counts a failure of `key` at `at`, keeping at most its `keep` newest failures. */
+  addFailure(key: string, at: number, keep: number): Promise<void>;
+  /** Forgets every failure of `key` (a successful login of an account). */
+  clearFailures(key: string): Promise<void>;
+  /** Forgets every failure at or before `before`, of every key; returns how many. */
+  pruneFailures(before: number): Promise<number>;
+}
+
+/**
+ * Web UI sessions a logout ended (services/sessions.ts), remembered by id until the cookie
+ * would have expired anyway. InMemoryEndedSessions (store/ended-sessions.ts) for one
+ * process; PostgresMetadataStore (table ended_sessions) for every node of a registry.
+ */
+export interface EndedSessionStore {
+  /** Remembers that session `id` ended; `expiresAt` (unix s): when it would have expired. */
+  endSession(id: string, expiresAt: number): Promise<void>;
+  /** Whether a logout ended session `id` (and it has not expired since `now`, unix s). */
+  isSessionEnded(id: string, now: number): Promise<boolean>;
+  /** Forgets sessions that expired at or before `now` (unix s); returns how many. */
+  pruneEndedSessions(now: number): Promise<number>;
+}

@@ -28,11 +28,9 @@ import type {
   WebhookDelivery,
 } from '../../domain/records.js';
 import type { MetadataStore } from './metadata-store.js';
-import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
+import type { EndedSessionStore, LoginFailureStore, ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
 import { asUnavailable, isUnavailable, openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
-import type { LoginFailureStore } from '../login-failures.js';
-import type { EndedSessionStore } from '../ended-sessions.js';
 
 type Client = pg.PoolClient;
 type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
