@@ -17,7 +17,8 @@ import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from './store/metadata/metadata-store.js';
 import { InProcessLocks } from './store/locks/in-process-locks.js';
 import type { Locks } from './store/locks/locks.js';
-import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
+import { withImageCache } from './store/metadata/image-cache.js';
+import type { AccountStore, EndedSessionStore, LoginFailureStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from './metrics.js';
@@ -46,6 +47,9 @@ import { SearchService } from './services/search.js';
 import { TokenService } from './services/tokens.js';
 import { UserService } from './services/users.js';
 import { OAuthService } from './services/oauth.js';
+import { LoginThrottle } from './services/throttle.js';
+import { InMemoryLoginFailures } from './store/login-failures.js';
+import { InMemoryEndedSessions } from './store/ended-sessions.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -111,6 +115,12 @@ export interface Stores {
    * (LevelDB, memory), or PostgreSQL advisory locks for every node on the database.
    */
   locks: Locks;
+  /**
+   * The login throttle's failures and the web UI's ended sessions: in this process for one
+   * node, in PostgreSQL (the metadata store) when nodes share it.
+   */
+  loginFailures: LoginFailureStore;
+  endedSessions: EndedSessionStore;
   /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
   secret(): Buffer;
   /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
@@ -125,10 +135,11 @@ export interface Stores {
  */
 export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
   if (kind === 'memory') {
-    const meta = new MemoryMetadataStore();
-    await meta.open();
+    const memory = new MemoryMetadataStore();
+    await memory.open();
+    const meta = withImageCache(memory);
     const secret = randomBytes(32);
-    return { meta, blobs: new MemoryBlobStore(), locks: new InProcessLocks(), secret: () => secret, probe: async () => undefined };
+    return { meta, blobs: new MemoryBlobStore(), locks: new InProcessLocks(), ...inProcessState(), secret: () => secret, probe: async () => undefined };
   }
   const shared = config.metadata_store === 'postgres';
   // Unfinished uploads a node finds at start are its own leftovers only when it is the one
@@ -170,35 +181,45 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
 
   let meta: MetadataStore;
   let locks: Locks;
+  let state = inProcessState();
   if (shared) {
     const onIdleError = (err: Error) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced');
     const { PostgresMetadataStore } = await import('./store/metadata/postgres-metadata-store.js');
     const { PostgresLocks } = await import('./store/locks/postgres-locks.js');
-    meta = new PostgresMetadataStore(config.postgres_url, { onIdleError });
-    await meta.open();
+    const pg = new PostgresMetadataStore(config.postgres_url, { onIdleError });
+    await pg.open();
     const pgLocks = new PostgresLocks(config.postgres_url, { onIdleError });
     try {
       await pgLocks.open();
     } catch (err) {
-      await meta.close();
+      await pg.close();
       throw err;
     }
+    meta = pg;
     locks = pgLocks;
+    state = { loginFailures: pg, endedSessions: pg };
   } else {
     locks = new InProcessLocks();
     const db = new BlobPaths(config.storage_root).db;
-    meta = new LevelMetadataStore(db);
+    const level = new LevelMetadataStore(db);
     try {
-      await meta.open();
+      await level.open();
     } catch (err) {
       if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
         throw new StoreInUseError(db);
       }
       throw err;
     }
+    // One process owns a LevelDB: caches in front of it see every write (see image-cache.ts).
+    meta = withImageCache(level);
   }
   let secret: Buffer | null = null;
-  return { meta, blobs, locks, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+  return { meta, blobs, locks, ...state, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+}
+
+/** Login failures and ended sessions kept in this process (one node). */
+function inProcessState(): Pick<Stores, 'loginFailures' | 'endedSessions'> {
+  return { loginFailures: new InMemoryLoginFailures(), endedSessions: new InMemoryEndedSessions() };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -229,7 +250,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, locks, events);
   const access = new AccessService(config.standalone, meta);
-  const users = userService(config, meta);
+  const users = userService(config, meta, stores.loginFailures);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, () => stores.probe());
@@ -256,6 +277,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       maxAttempts: config.webhook_max_attempts,
       retryBaseMs: config.webhook_retry_base_ms,
       timeoutMs: config.webhook_timeout_ms,
+      leaseMs: config.webhook_lease_ms,
     },
     logger,
   );
@@ -266,7 +288,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const keyRing = new KeyRing(secret);
   const oauth = oauthService(config, meta, users);
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
-  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
+  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds, undefined, stores.endedSessions);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
   const blobService = new BlobService(meta, blobs, locks);
@@ -323,8 +345,17 @@ function writesOf(images: ImageService, ingest: BlobIngest): UploadTracker {
   };
 }
 
-function userService(config: Config, meta: AccountStore): UserService {
-  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+function userService(config: Config, meta: AccountStore, loginFailures: LoginFailureStore): UserService {
+  const loginThrottle = new LoginThrottle(
+    {
+      maxFailuresPerUser: config.login_max_failures,
+      maxFailuresPerAddress: config.login_max_failures_per_address,
+      windowMs: config.login_window_seconds * 1000,
+    },
+    undefined,
+    loginFailures,
+  );
+  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled, loginThrottle });
 }
 
 function oauthService(config: Config, meta: OAuthStore, users: UserService): OAuthService {
@@ -346,8 +377,8 @@ export interface LocalServices {
 
 /** Opens the stores and wires the admin services for the CLI; StoreInUseError when a running registry holds them. */
 export async function openLocalServices(config: Config, logger: Logger): Promise<LocalServices> {
-  const { meta, blobs, locks } = await openStores(config, logger);
-  const users = userService(config, meta);
+  const { meta, blobs, locks, loginFailures } = await openStores(config, logger);
+  const users = userService(config, meta, loginFailures);
   const oauth = oauthService(config, meta, users);
   // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
   // go on, and the locks are theirs too: GC waits for their writes and spares what they

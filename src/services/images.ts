@@ -14,10 +14,9 @@
  * request at a time may write a given image (json, layer or checksum), on whichever node
  * (a keyed lock, `image:<id>`): a concurrent one gets UPLOAD_IN_PROGRESS instead of racing it.
  *
- * Caches: complete images are immutable, so their records, json and ancestry are cached;
- * only garbage collection and fsck repairs remove one (forget). On several nodes, another
- * node's collector cannot tell this one: writes that make something reference an image
- * (tags) check it in the store under the write gate (findFresh), never in the cache.
+ * Caches: none here. One node caches complete images in front of its store
+ * (store/metadata/image-cache.ts, which sees every delete); nodes sharing PostgreSQL read
+ * the store every time, as another node's garbage collection may delete an image.
  */
 import type { Readable } from 'node:stream';
 import { assertNonEmptyChecksum, checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
@@ -29,7 +28,6 @@ import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { ImageStore } from '../store/metadata/ports.js';
 import { asUploadError, type BlobIngest } from './blob-ingest.js';
 import type { Locks } from '../store/locks/locks.js';
-import { Lru } from '../domain/lru.js';
 
 export interface ImageJsonView {
   json: Buffer;
@@ -45,10 +43,6 @@ export interface LayerView {
 const MAX_ANCESTRY = 1024;
 
 export class ImageService {
-  /** Complete images are immutable: their records, JSON and ancestry are cached once read. */
-  private readonly completeCache = new Lru<ImageId, ImageRecord>(20_000);
-  private readonly jsonCache = new Lru<ImageId, Buffer>(20_000, 8 * 1024 * 1024, (b) => b.length);
-  private readonly ancestryCache = new Lru<ImageId, readonly ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
   private completions = 0;
   private forgets = 0;
 
@@ -280,36 +274,25 @@ export class ImageService {
     return record;
   }
 
-  /** The record whatever its state, or null. Complete records are immutable: cached. */
-  async find(id: ImageId): Promise<ImageRecord | null> {
-    const cached = this.completeCache.get(id);
-    if (cached) return cached;
-    const record = await this.meta.getImage(id);
-    if (record?.status === 'complete') this.completeCache.set(id, record);
-    return record;
+  /**
+   * The record whatever its state, or null. One node caches complete images in front of the
+   * store (store/metadata/image-cache.ts); nodes sharing PostgreSQL read it every time.
+   */
+  find(id: ImageId): Promise<ImageRecord | null> {
+    return this.meta.getImage(id);
   }
 
   async getJson(id: ImageId): Promise<ImageJsonView> {
     const record = await this.getComplete(id);
-    let json = this.jsonCache.get(id);
-    if (!json) {
-      const stored = await this.meta.getImageJson(id);
-      if (!stored) throw notFound('Image not found');
-      json = stored;
-      this.jsonCache.set(id, json);
-    }
+    const json = await this.meta.getImageJson(id);
+    if (!json) throw notFound('Image not found');
     return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
   }
 
-  /** [id, parent, …]; frozen and shared (the same array while it is cached). */
+  /** [id, parent, …]; frozen (the same array while the image cache holds it). */
   async getAncestry(id: ImageId): Promise<readonly ImageId[]> {
     await this.getComplete(id);
-    let ancestry = this.ancestryCache.get(id);
-    if (!ancestry) {
-      ancestry = Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
-      this.ancestryCache.set(id, ancestry);
-    }
-    return ancestry;
+    return Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
   }
 
   async getLayer(id: ImageId): Promise<LayerView> {
@@ -328,34 +311,14 @@ export class ImageService {
     return reader;
   }
 
-  /**
-   * The record as the store has it now (call it under the write gate, before making
-   * something reference the image). A cached record the store no longer has, or has anew
-   * (deleted by another node's garbage collection, pushed again), is dropped from the caches.
-   */
-  async findFresh(id: ImageId): Promise<ImageRecord | null> {
-    const record = await this.meta.getImage(id);
-    const cached = this.completeCache.peek(id);
-    if (cached && (record?.status !== 'complete' || record.completedAt !== cached.completedAt)) this.dropCached(id);
-    if (record?.status === 'complete') this.completeCache.set(id, record);
-    return record;
-  }
-
   /** Is some request (on any node) writing this image right now (garbage collection spares it)? */
   isWriting(id: ImageId): Promise<boolean> {
     return this.locks.isKeyHeld(imageKey(id));
   }
 
-  /** Forgets cached records (after a delete or a repair). */
-  forget(id: ImageId): void {
+  /** Counts a delete or a repair of an image (see stateChanges). */
+  forget(_id: ImageId): void {
     this.forgets += 1;
-    this.dropCached(id);
-  }
-
-  private dropCached(id: ImageId): void {
-    this.completeCache.delete(id);
-    this.jsonCache.delete(id);
-    this.ancestryCache.delete(id);
   }
 
   private async exclusive<T>(id: ImageId, fn: () => Promise<T>): Promise<T> {

@@ -92,8 +92,8 @@ export class RepositoryService {
     const { imageId } = target;
     await this.inTagOrder(name, async () => {
       if (imageId) {
-        // From the store, not a cache: another node's garbage collection may have deleted it.
-        const image = await this.images.findFresh(imageId);
+        // Under the tag lock and the write gate: GC cannot delete it before the tag is written.
+        const image = await this.images.find(imageId);
         if (!image) throw notFound('Image not found');
         if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
       }

@@ -111,7 +111,12 @@ export class S3BlobStore implements BlobStore {
       // refuse the CRC trailers the SDK otherwise adds to every upload.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Requests that failed for the store's sake (5xx, throttling, a connection refused or
+      // reset) are tried 3 times by the SDK; a body already streamed from a client cannot be
+      // replayed, so such an upload fails (503) and the client pushes it again.
       maxAttempts: 3,
+      // An endpoint that does not answer is given up on instead of holding the request.
+      requestHandler: { connectionTimeout: 5000 },
     });
   }
 
@@ -703,7 +708,7 @@ function asUnavailable(err: unknown): unknown {
   if (err instanceof RegistryError) return err;
   const status = statusOf(err);
   if (status === undefined || status >= 500) {
-    return new RegistryError('UNAVAILABLE', 'The blob store is unavailable; retry later', { cause: String((err as Error)?.message ?? err) });
+    return new RegistryError('UNAVAILABLE', 'The blob store is unavailable; retry later', { retryAfter: 1, cause: String((err as Error)?.message ?? err) });
   }
   return err;
 }
