@@ -116,6 +116,7 @@ export function createApp(deps: AppDeps): Koa {
       send,
       ...(blobUrl ? { blobUrl } : {}),
       maxManifestBytes: config.max_manifest_bytes,
+      schemes: [oauthBearer(services.oauth)],
     })),
   );
   // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.
