@@ -93,6 +93,8 @@ export function createApp(deps: AppDeps): Koa {
         web,
         catalog: services.catalog,
         console: services.console,
+        oauth: services.oauth,
+        access: services.access,
         endpoints: config.endpoints,
         gcGraceSeconds: config.gc_grace_seconds,
       }),

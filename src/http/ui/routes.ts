@@ -12,6 +12,8 @@
  *   GET|POST /-/r/:ns/:repo/tags/:tag/delete  confirm, then delete a tag
  *   GET|POST /-/r/:ns/:repo/delete           confirm (type the name), then delete the repository
  *   GET|POST /-/login, POST /-/logout        the session
+ *   GET  /-/account/apps                     the OAuth applications the user authorized
+ *   POST /-/account/apps/:client/revoke      revoke one (every token it holds stops working)
  *   GET  /-/admin, /-/admin/users|gc|fsck|storage, POST …  administrators
  *   GET  /-/static/:file                     CSS, JS, icon (static.ts)
  *
@@ -28,16 +30,18 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { invalidInput, RegistryError } from '../../domain/errors.js';
 import { parseRepoName, type RepoName } from '../../domain/names.js';
-import type { Permission } from '../../domain/records.js';
+import type { OAuthScope, Permission } from '../../domain/records.js';
+import type { AccessService } from '../../services/access.js';
 import type { CatalogService } from '../../services/catalog.js';
 import type { ConsoleService } from '../../services/console.js';
+import { OAUTH_SCOPES, type OAuthService } from '../../services/oauth.js';
 import { STATUS_BY_CODE } from '../shared/error-map.js';
 import type { RegistryState } from '../shared/middleware.js';
 import { requestHost } from '../shared/request-host.js';
 import type { WebSessions } from '../shared/web-session.js';
 import { html } from './html.js';
 import { layout, loginHref, repoPath, type PageOptions, type View } from './layout.js';
-import { loginPage } from './pages/account.js';
+import { authorizedAppsPage, loginPage } from './pages/account.js';
 import { adminHome, EMPTY_USER_FORM, fsckPage, gcPage, storagePage, usersPage } from './pages/admin.js';
 import { confirmRepoDelete, confirmTagDelete, historyPage, repositoryList, repositoryPage } from './pages/browse.js';
 import { StaticAssets, STATIC_PREFIX } from './static.js';
@@ -47,6 +51,9 @@ export interface UiDeps {
   web: WebSessions;
   catalog: CatalogService;
   console: ConsoleService;
+  /** The user's authorized OAuth applications (listed and revoked on /-/account/apps). */
+  oauth: OAuthService;
+  access: AccessService;
   /** config.endpoints: the host:port in pull commands (empty: the Host the browser used). */
   endpoints: string;
   gcGraceSeconds: number;
@@ -84,6 +91,7 @@ const NOTICES: Record<string, string> = {
   'repo-deleted': 'Repository deleted.',
   'user-created': 'User created.',
   'user-changed': 'User updated.',
+  'app-revoked': 'Access revoked: the application can no longer act for you.',
 };
 
 const PERMISSIONS = new Set<string>(['read', 'write', 'admin']);
@@ -242,6 +250,25 @@ export function uiRoutes(deps: UiDeps): Middleware {
     await posted(ctx);
     await web.end(ctx);
     redirect(ctx, '/?done=logged-out');
+  });
+
+  // ── the account: OAuth applications the user authorized ───────────────────────────
+  // Only the user, by password or session (access.accountOwner): never an OAuth token.
+  router.get('/-/account/apps', async (ctx) => {
+    const user = deps.access.accountOwner(await principal(ctx));
+    const apps = (await deps.oauth.listApps(user.name)).map((app) => ({
+      clientId: app.client_id,
+      name: app.name,
+      allows: app.scope.split(' ').filter((s): s is OAuthScope => Object.hasOwn(OAUTH_SCOPES, s)).map((s) => OAUTH_SCOPES[s]),
+      authorizedAt: app.authorized_at,
+    }));
+    await render(ctx, 200, authorizedAppsPage(await viewOf(ctx), apps, notice(ctx)));
+  });
+  router.post('/-/account/apps/:client/revoke', async (ctx) => {
+    await posted(ctx);
+    const user = deps.access.accountOwner(await principal(ctx));
+    await deps.oauth.revokeApp(user.name, (ctx.params as { client: string }).client);
+    redirect(ctx, '/-/account/apps?done=app-revoked');
   });
 
   // ── administrators ──────────────────────────────────────────────────────────────────
