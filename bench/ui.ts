@@ -23,7 +23,7 @@ import { Readable } from 'node:stream';
 import { loadConfig } from '../src/config/load.js';
 import { parseRepoPath, parseTag, type ImageId } from '../src/domain/names.js';
 import { createLogger } from '../src/logger.js';
-import { openServices, type Services } from '../src/services/services.js';
+import { openServices, type Services } from '../src/compose.js';
 import { freePort, percentile, spawnBuiltServer, timeRequests, waitUntilServing } from './built-server.js';
 
 const TAGS = 500;

@@ -21,7 +21,7 @@ import { v2Face } from './http/v2/face.js';
 import { uiRoutes } from './http/ui/routes.js';
 import { WebSessions } from './http/shared/web-session.js';
 import type { Logger } from './logger.js';
-import type { Services } from './services/services.js';
+import type { Services } from './compose.js';
 import { VERSION } from './version.js';
 
 export interface AppDeps {

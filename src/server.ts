@@ -13,7 +13,7 @@ import type { Config } from './config/schema.js';
 import { watchRequestBody } from './http/shared/body.js';
 import { lingerOnEarlyClose } from './http/shared/linger.js';
 import type { Logger } from './logger.js';
-import { openServices, type ServiceOptions, type Services } from './services/services.js';
+import { openServices, type ServiceOptions, type Services } from './compose.js';
 import { LoginThrottle } from './services/throttle.js';
 
 export interface ServerOptions extends ServiceOptions {

@@ -14,12 +14,10 @@
 import type { Config } from '../config/schema.js';
 import { credentialsFor, type Credentials } from '../client/credentials.js';
 import { createLogger } from '../logger.js';
-import { Fsck, type FsckReport } from '../services/fsck.js';
-import { Gate } from '../services/gate.js';
-import { GarbageCollector, type GcReport } from '../services/gc.js';
-import { OAuthService, type OAuthClientView } from '../services/oauth.js';
-import { openStores, StoreInUseError } from '../services/services.js';
-import { UserService } from '../services/users.js';
+import { openLocalServices, StoreInUseError } from '../compose.js';
+import type { FsckReport } from '../services/fsck.js';
+import type { GcReport } from '../services/gc.js';
+import type { OAuthClientView } from '../services/oauth.js';
 
 export interface AccountRow {
   name: string;
@@ -75,16 +73,7 @@ export class AdminApiError extends Error {
 
 /** The stores opened here; StoreInUseError when a running registry holds them. */
 export async function localBackend(config: Config): Promise<AdminBackend> {
-  const { meta, blobs } = await openStores(config, createLogger('warn'));
-  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
-  const oauth = new OAuthService(meta, users, {
-    codeTtlSeconds: config.oauth_code_ttl_seconds,
-    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
-    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
-  });
-  const gate = new Gate();
-  // Nothing uploads while the CLI holds the store.
-  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+  const { users, oauth, gc, fsck, close } = await openLocalServices(config, createLogger('warn'));
   return {
     setAccount: (input) => users.setAccount(input),
     setActive: (name, active) => users.setActive(name, active),
@@ -94,13 +83,12 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
       return rows;
     },
     importHtpasswd: (text) => users.importHtpasswd(text),
-    gc: ({ dryRun, graceSeconds }) =>
-      new GarbageCollector(meta, blobs, gate, idle).run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
-    fsck: (repair) => new Fsck(meta, blobs, gate).run(repair),
+    gc: ({ dryRun, graceSeconds }) => gc.run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
+    fsck: (repair) => fsck.run(repair),
     addOAuthClient: (name, uris) => oauth.addClient(name, uris),
     listOAuthClients: () => oauth.listClients(),
     removeOAuthClient: (id) => oauth.removeClient(id),
-    close: () => meta.close(),
+    close,
   };
 }
 

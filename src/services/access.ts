@@ -28,7 +28,7 @@
 import { RegistryError } from '../domain/errors.js';
 import type { ImageId, RepoName } from '../domain/names.js';
 import type { OAuthScope, Permission, RepoRecord, UserRecord } from '../domain/records.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageListStore, ImageStore, RepositoryStore } from '../store/metadata/ports.js';
 import type { TokenAccess } from './tokens.js';
 
 /** read: pull; write: push; untag: delete a tag; delete: delete the repository; admin: settings. */
@@ -77,7 +77,7 @@ export function userOf(principal: Principal): UserRecord | null {
 export class AccessService {
   constructor(
     private readonly standalone: boolean,
-    private readonly meta: MetadataStore,
+    private readonly meta: ImageStore & RepositoryStore & ImageListStore,
   ) {}
 
   get isStandalone(): boolean {

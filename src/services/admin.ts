@@ -5,7 +5,7 @@
  */
 import { notFound, RegistryError } from '../domain/errors.js';
 import type { ImageId, RepoName } from '../domain/names.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageListStore, ImageStore, TagStore } from '../store/metadata/ports.js';
 import type { Gate } from './gate.js';
 
 export interface DetachReport {
@@ -16,7 +16,7 @@ export interface DetachReport {
 
 export class AdminService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: ImageStore & TagStore & ImageListStore,
     private readonly gate: Gate,
   ) {}
 

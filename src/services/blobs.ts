@@ -9,7 +9,7 @@ import { RegistryError } from '../domain/errors.js';
 import type { Digest } from '../domain/digest.js';
 import type { RepoName } from '../domain/names.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { BlobLinkStore } from '../store/metadata/ports.js';
 import type { Gate } from './gate.js';
 
 export interface BlobView {
@@ -19,7 +19,7 @@ export interface BlobView {
 
 export class BlobService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: BlobLinkStore,
     private readonly blobs: BlobStore,
     private readonly gate: Gate,
     private readonly now: () => Date = () => new Date(),

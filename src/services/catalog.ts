@@ -17,7 +17,7 @@ import { Lru } from '../domain/lru.js';
 import { parseRepoName, parseTag, parseUsername, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { Permission, RepoImageEntry, RepoRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { PullStatsStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
 import { userOf, type AccessService, type Principal } from './access.js';
 import type { ImageService } from './images.js';
 import type { RepositoryService } from './repositories.js';
@@ -106,7 +106,7 @@ export class CatalogService {
   private readonly repoSizes = new WeakMap<readonly RepoImageEntry[], { size: number; digests: ReadonlySet<string> }>();
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: RepositoryStore & TagStore & PullStatsStore,
     private readonly blobs: BlobStore,
     private readonly images: ImageService,
     private readonly repos: RepositoryService,

@@ -25,7 +25,15 @@ import { withAncestors } from '../domain/ancestry.js';
 import { nameOfRepo, type ImageId, type Tag } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type {
+  BlobLinkStore,
+  ImageListStore,
+  ImageStore,
+  ManifestStore,
+  RepositoryStore,
+  TagStore,
+  UploadSessionStore,
+} from '../store/metadata/ports.js';
 import type { Gate } from './gate.js';
 
 export interface FsckProblem {
@@ -58,9 +66,19 @@ export interface FsckReport {
   ok: boolean;
 }
 
+/** What fsck checks and repairs: images, tags, image lists, manifests, blob links and uploads. */
+export type FsckStores =
+  & ImageStore
+  & RepositoryStore
+  & TagStore
+  & ImageListStore
+  & ManifestStore
+  & BlobLinkStore
+  & UploadSessionStore;
+
 export class Fsck {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: FsckStores,
     private readonly blobs: BlobStore,
     private readonly gate: Gate,
   ) {}

@@ -28,7 +28,17 @@ import { isForeignLayer, parseManifest } from '../domain/manifest.js';
 import { nameOfRepo, type ImageId, type RepoName } from '../domain/names.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type {
+  BlobLinkStore,
+  ImageListStore,
+  ImageManifestStore,
+  ImageStore,
+  LayerFactsStore,
+  ManifestStore,
+  RepositoryStore,
+  TagStore,
+  UploadSessionStore,
+} from '../store/metadata/ports.js';
 import type { Gate } from './gate.js';
 
 export interface GcOptions {
@@ -57,9 +67,21 @@ export interface UploadTracker {
   isUploading(sessionId: string): boolean;
 }
 
+/** What GC walks and deletes: every record that can keep an image, a manifest or a blob alive. */
+export type GcStores =
+  & ImageStore
+  & RepositoryStore
+  & TagStore
+  & ImageListStore
+  & ManifestStore
+  & BlobLinkStore
+  & UploadSessionStore
+  & LayerFactsStore
+  & ImageManifestStore;
+
 export class GarbageCollector {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: GcStores,
     private readonly blobs: BlobStore,
     private readonly gate: Gate,
     private readonly uploads: UploadTracker,

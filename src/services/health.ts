@@ -1,5 +1,5 @@
 /** /_status: is the metadata store readable, and can the storage root be written? */
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { StoreLifecycle } from '../store/metadata/ports.js';
 
 export interface HealthReport {
   status: 'ok' | 'fail';
@@ -8,7 +8,7 @@ export interface HealthReport {
 
 export class HealthService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: StoreLifecycle,
     /** Writes, reads back and removes a small file where uploads go. */
     private readonly probeStorage: () => Promise<void>,
   ) {}

@@ -20,7 +20,15 @@ import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { DEFAULT_NAMESPACE, nameOfRepo, parseNamespace, parseRepoName, parseTag, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import { parseManifest } from '../domain/manifest.js';
 import type { RepoRecord, TagRecord, UserRecord } from '../domain/records.js';
-import type { MetadataStore, TagStats } from '../store/metadata/metadata-store.js';
+import type {
+  AccountStore,
+  ImageStore,
+  ManifestStore,
+  PullStatsStore,
+  RepositoryStore,
+  TagStats,
+  TagStore,
+} from '../store/metadata/ports.js';
 import { userOf, type AccessService, type Principal } from './access.js';
 import type { RegistryEvent } from './events.js';
 import { numericId, type JwtService } from './jwt.js';
@@ -174,6 +182,9 @@ interface TagIndex {
   sorted: Map<TagOrdering, ReadonlyArray<readonly [Tag, TagRecord]>>;
 }
 
+/** What the Docker Hub API double reads and writes besides what it asks other services. */
+export type HubStores = ImageStore & RepositoryStore & TagStore & AccountStore & ManifestStore & PullStatsStore;
+
 export class HubService implements PullRecorder {
   private readonly tagIndexes = new Map<string, TagIndex>();
   /** Pull statistics, counted in memory and written in batches (pull-counter.ts). */
@@ -182,7 +193,7 @@ export class HubService implements PullRecorder {
   private readonly generations = new Map<string, number>();
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: HubStores,
     private readonly repos: RepositoryService,
     private readonly access: AccessService,
     private readonly users: UserService,

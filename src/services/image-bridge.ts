@@ -32,7 +32,7 @@ import type { ImageId, RepoName } from '../domain/names.js';
 import type { LayerCompression, LayerFacts } from '../domain/records.js';
 import { deriveV1Images, recoverConfig, type PulledMeta } from '../domain/v1-ids.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
-import type { ManifestFlavor, MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageManifestStore, LayerFactsStore, ManifestFlavor, ManifestStore } from '../store/metadata/ports.js';
 import type { BlobIngest } from './blob-ingest.js';
 import type { BlobService, BlobView } from './blobs.js';
 import type { Gate } from './gate.js';
@@ -56,7 +56,7 @@ export class ImageBridge implements V1Face {
   private readonly measuring = new Map<string, Promise<LayerFacts>>();
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: ManifestStore & LayerFactsStore & ImageManifestStore,
     private readonly store: BlobStore,
     private readonly blobs: BlobService,
     private readonly images: ImageService,

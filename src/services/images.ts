@@ -21,7 +21,7 @@ import { isImageId, type ImageId } from '../domain/names.js';
 import { TarsumStream, tarsumVersionOf } from '../domain/tarsum.js';
 import type { ImageRecord } from '../domain/records.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageStore } from '../store/metadata/ports.js';
 import { asUploadError, type BlobIngest } from './blob-ingest.js';
 import type { Gate } from './gate.js';
 import { Lru } from '../domain/lru.js';
@@ -50,7 +50,7 @@ export class ImageService {
   private forgets = 0;
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: ImageStore,
     private readonly blobs: BlobStore,
     private readonly gate: Gate,
     private readonly ingest: BlobIngest,

@@ -26,7 +26,7 @@ import {
 } from '../domain/manifest.js';
 import { nameOfRepo, parseTag, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { ManifestLink, RepoRecord, TagRecord } from '../domain/records.js';
-import type { ManifestFlavor, MetadataStore } from '../store/metadata/metadata-store.js';
+import type { ImageManifestStore, ManifestFlavor, ManifestStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
 import type { AccessService, Principal } from './access.js';
 import type { BlobService } from './blobs.js';
 import type { Gate } from './gate.js';
@@ -84,7 +84,7 @@ export class ManifestService {
   private readonly tagNames = new WeakMap<object, readonly string[]>();
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: RepositoryStore & TagStore & ManifestStore & ImageManifestStore,
     private readonly repos: RepositoryService,
     private readonly blobs: BlobService,
     private readonly access: AccessService,

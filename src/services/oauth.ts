@@ -25,7 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import OAuth2Server from '@node-oauth/oauth2-server';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import type { OAuthClientRecord, OAuthGrantRecord, OAuthScope, OAuthTokenRecord, UserRecord } from '../domain/records.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { OAuthStore } from '../store/metadata/ports.js';
 import { safeEqual } from './keyring.js';
 import type { UserService } from './users.js';
 
@@ -137,7 +137,7 @@ export class OAuthService {
   private pruning: Promise<void> | null = null;
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: OAuthStore,
     private readonly users: UserService,
     readonly options: OAuthOptions,
   ) {}

@@ -12,7 +12,7 @@
  * something deleted.
  */
 import type { RepoName, Tag } from '../domain/names.js';
-import type { MetadataStore, RepoPullStats, TagStats } from '../store/metadata/metadata-store.js';
+import type { PullStatsStore, RepoPullStats, TagStats } from '../store/metadata/ports.js';
 
 export const PULL_FLUSH_MS = 1000;
 
@@ -34,7 +34,7 @@ export class PullCounter {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: PullStatsStore,
     private readonly flushMs = PULL_FLUSH_MS,
   ) {}
 

@@ -8,14 +8,14 @@ import { KeyedQueue } from '../domain/keyed-queue.js';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord, TagRecord } from '../domain/records.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { AccountStore, ImageListStore, ImageStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
 import type { EventBus } from './events.js';
 import type { Gate } from './gate.js';
 import type { ImageService } from './images.js';
 
 export class RepositoryService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: ImageStore & RepositoryStore & TagStore & ImageListStore & AccountStore,
     private readonly images: ImageService,
     private readonly gate: Gate,
     private readonly events: EventBus,

@@ -8,7 +8,7 @@ import { invalidInput } from '../domain/errors.js';
 import { Lru } from '../domain/lru.js';
 import { nameOfRepo, type RepoName } from '../domain/names.js';
 import type { RepoRecord } from '../domain/records.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { RepositoryStore } from '../store/metadata/ports.js';
 import type { AccessService, Principal } from './access.js';
 
 export interface SearchResult {
@@ -56,7 +56,7 @@ const CACHED_QUERIES = 32;
 
 export class SearchService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: RepositoryStore,
     private readonly access: AccessService,
   ) {}
 

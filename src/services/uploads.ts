@@ -15,7 +15,7 @@ import { RegistryError } from '../domain/errors.js';
 import type { RepoName } from '../domain/names.js';
 import type { UploadRecord } from '../domain/records.js';
 import { isUploadId } from '../store/blobs/blob-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { UploadSessionStore } from '../store/metadata/ports.js';
 import { asUploadError, type BlobIngest, type IngestedBlob, type Upload } from './blob-ingest.js';
 import type { BlobService } from './blobs.js';
 
@@ -34,7 +34,7 @@ export interface ChunkOptions {
 
 export class UploadService {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: UploadSessionStore,
     private readonly ingest: BlobIngest,
     private readonly blobs: BlobService,
     private readonly now: () => Date = () => new Date(),

@@ -8,7 +8,7 @@ import bcrypt from 'bcryptjs';
 import { invalidInput, notFound, RegistryError } from '../domain/errors.js';
 import { DEFAULT_NAMESPACE, parseUsername } from '../domain/names.js';
 import type { UserProfile, UserRecord } from '../domain/records.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { AccountStore } from '../store/metadata/ports.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface UserServiceOptions {
@@ -53,7 +53,7 @@ export class UserService {
   private throttle: LoginThrottle;
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: AccountStore,
     private readonly options: UserServiceOptions,
     private readonly now: () => Date = () => new Date(),
   ) {

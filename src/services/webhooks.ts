@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RepoRecord, WebhookDelivery } from '../domain/records.js';
 import type { Logger } from '../logger.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+import type { RepositoryStore, WebhookQueue } from '../store/metadata/ports.js';
 import type { RegistryEvent } from './events.js';
 
 export interface WebhookOptions {
@@ -36,7 +36,7 @@ export class WebhookService {
   publicUrl = 'http://127.0.0.1:5000';
 
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: RepositoryStore & WebhookQueue,
     private readonly options: WebhookOptions,
     private readonly logger: Logger,
     private readonly now: () => number = () => Date.now(),

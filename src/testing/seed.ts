@@ -29,7 +29,7 @@ import { LayerCheck } from '../client/layer-check.js';
 import { tarOf } from '../client/tar-write.js';
 import { deriveV1Images } from '../domain/v1-ids.js';
 import { parseImageId, parseRepoPath, parseTag, type RepoName, type Tag } from '../domain/names.js';
-import type { Services } from '../services/services.js';
+import type { Services } from '../compose.js';
 
 /**
  * One layer: bytes are the layer as it is (a tar, or a gzip-compressed tar), and so are

@@ -1,5 +1,5 @@
 /**
- * The behaviour every MetadataStore must have (see src/store/metadata/metadata-store.ts).
+ * The behaviour every MetadataStore must have (see src/store/metadata/ports.ts, the ports it implements).
  * Not a test entry point: a backend's own *.test.ts calls `metadataStoreContract`.
  *
  * The factory returns an OPEN store on fresh, empty storage. `reopen()` opens a new store

@@ -1,6 +1,6 @@
 /**
  * The behaviour of the OAuth part of every MetadataStore (OAuthStore in
- * src/store/metadata/metadata-store.ts). Not a test entry point: a backend's own *.test.ts
+ * src/store/metadata/ports.ts). Not a test entry point: a backend's own *.test.ts
  * calls `oauthStoreContract` with the same factory as `metadataStoreContract`.
  */
 import assert from 'node:assert/strict';

@@ -23,8 +23,8 @@ import type {
 } from '../../domain/records.js';
 import { keys, lastPart, ranges, SCHEMA_VERSION } from './keys.js';
 import { ListCache } from './list-cache.js';
-import type { ManifestFlavor, MetadataStore } from './metadata-store.js';
-import type { RepoPullStats, TagStats } from './metadata-store.js';
+import type { MetadataStore } from './metadata-store.js';
+import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
 
 type Json = unknown;
 type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
@@ -396,7 +396,7 @@ export class LevelMetadataStore implements MetadataStore {
       await this.batch(ops);
     });
   }
-  // ── Registry API v2 (see RegistryV2Metadata) ──────────────────────────────────────────
+  // ── Registry API v2 (see ports.ts) ──────────────────────────────────────────
 
   async getManifest(digest: string): Promise<Buffer | null> {
     const value = await this.db.get<string, Buffer>(keys.manifest(digest), { valueEncoding: 'buffer' });

@@ -44,7 +44,8 @@ import type {
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
-import type { ManifestFlavor, MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
+import type { MetadataStore } from './metadata-store.js';
+import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
 
 type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
 /** Serialized records of one repository, by tag or image id. */

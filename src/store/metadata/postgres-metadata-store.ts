@@ -27,7 +27,8 @@ import type {
   UserRecord,
   WebhookDelivery,
 } from '../../domain/records.js';
-import type { ManifestFlavor, MetadataStore, RepoPullStats, TagStats } from './metadata-store.js';
+import type { MetadataStore } from './metadata-store.js';
+import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
 import { openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
 

@@ -1,42 +1,50 @@
-/** Wires stores and services together explicitly (no container): one place, in order. */
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../logger.js';
-import { BlobPaths } from '../store/blobs/blob-paths.js';
-import { FsBlobStore } from '../store/blobs/fs-blob-store.js';
-import type { BlobStore } from '../store/blobs/blob-store.js';
-import { MemoryBlobStore } from '../store/blobs/memory-blob-store.js';
-import { LevelMetadataStore } from '../store/metadata/level-metadata-store.js';
-import { MemoryMetadataStore } from '../store/metadata/memory-metadata-store.js';
-import type { MetadataStore } from '../store/metadata/metadata-store.js';
+/**
+ * The composition root: the one place that opens the stores the config names
+ * (`openStores`) and wires the services on them, explicitly and in order (no container).
+ * `openServices` is what a running registry serves with (src/server.ts, so main.ts and the
+ * test double, src/testing/); `openLocalServices` is what the CLI's local admin backend runs
+ * on (src/cli/admin.ts). Services take only the metadata ports they use
+ * (src/store/metadata/ports.ts); one backend implements them all.
+ */
+import type { Config } from './config/schema.js';
+import type { Logger } from './logger.js';
+import { BlobPaths } from './store/blobs/blob-paths.js';
+import { FsBlobStore } from './store/blobs/fs-blob-store.js';
+import type { BlobStore } from './store/blobs/blob-store.js';
+import { MemoryBlobStore } from './store/blobs/memory-blob-store.js';
+import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
+import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
+import type { MetadataStore } from './store/metadata/metadata-store.js';
+import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { Metrics } from '../metrics.js';
-import { AccessService } from './access.js';
-import { AdminService } from './admin.js';
-import { CatalogService } from './catalog.js';
-import { ConsoleService } from './console.js';
-import { KeyRing } from './keyring.js';
-import { SessionService } from './sessions.js';
-import { BlobIngest } from './blob-ingest.js';
-import { BlobService } from './blobs.js';
-import { ImageBridge } from './image-bridge.js';
-import { ManifestService } from './manifests.js';
-import { RegistryTokenService } from './registry-tokens.js';
-import { UploadService } from './uploads.js';
-import { Fsck } from './fsck.js';
-import { WebhookService } from './webhooks.js';
-import { EventBus } from './events.js';
-import { GarbageCollector } from './gc.js';
-import { Gate } from './gate.js';
-import { HealthService } from './health.js';
-import { HubService } from './hub.js';
-import { ImageService } from './images.js';
-import { JwtService } from './jwt.js';
-import { RepositoryService } from './repositories.js';
-import { SearchService } from './search.js';
-import { TokenService } from './tokens.js';
-import { UserService } from './users.js';
-import { OAuthService } from './oauth.js';
+import { Metrics } from './metrics.js';
+import { AccessService } from './services/access.js';
+import { AdminService } from './services/admin.js';
+import { CatalogService } from './services/catalog.js';
+import { ConsoleService } from './services/console.js';
+import { KeyRing } from './services/keyring.js';
+import { SessionService } from './services/sessions.js';
+import { BlobIngest } from './services/blob-ingest.js';
+import { BlobService } from './services/blobs.js';
+import { ImageBridge } from './services/image-bridge.js';
+import { ManifestService } from './services/manifests.js';
+import { RegistryTokenService } from './services/registry-tokens.js';
+import { UploadService } from './services/uploads.js';
+import { Fsck } from './services/fsck.js';
+import { WebhookService } from './services/webhooks.js';
+import { EventBus } from './services/events.js';
+import { GarbageCollector } from './services/gc.js';
+import { Gate } from './services/gate.js';
+import { HealthService } from './services/health.js';
+import { HubService } from './services/hub.js';
+import { ImageService } from './services/images.js';
+import { JwtService } from './services/jwt.js';
+import { RepositoryService } from './services/repositories.js';
+import { SearchService } from './services/search.js';
+import { TokenService } from './services/tokens.js';
+import { UserService } from './services/users.js';
+import { OAuthService } from './services/oauth.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -120,7 +128,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
   if (config.blob_store === 's3') {
-    const { S3BlobStore } = await import('../store/blobs/s3-blob-store.js');
+    const { S3BlobStore } = await import('./store/blobs/s3-blob-store.js');
     const s3 = new S3BlobStore({
       endpoint: config.s3_endpoint,
       region: config.s3_region,
@@ -151,7 +159,7 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
 
   let meta: MetadataStore;
   if (config.metadata_store === 'postgres') {
-    const { PostgresMetadataStore } = await import('../store/metadata/postgres-metadata-store.js');
+    const { PostgresMetadataStore } = await import('./store/metadata/postgres-metadata-store.js');
     meta = new PostgresMetadataStore(config.postgres_url, {
       onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
     });
@@ -201,7 +209,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
   const repos = new RepositoryService(meta, images, gate, events);
   const access = new AccessService(config.standalone, meta);
-  const users = new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+  const users = userService(config, meta);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, () => stores.probe());
@@ -240,11 +248,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const hub = new HubService(meta, repos, access, users, jwt);
   events.on((event) => hub.onEvent(event));
   const keyRing = new KeyRing(secret);
-  const oauth = new OAuthService(meta, users, {
-    codeTtlSeconds: config.oauth_code_ttl_seconds,
-    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
-    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
-  });
+  const oauth = oauthService(config, meta, users);
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
@@ -290,5 +294,43 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
     },
+  };
+}
+
+function userService(config: Config, meta: AccountStore): UserService {
+  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+}
+
+function oauthService(config: Config, meta: OAuthStore, users: UserService): OAuthService {
+  return new OAuthService(meta, users, {
+    codeTtlSeconds: config.oauth_code_ttl_seconds,
+    accessTokenTtlSeconds: config.oauth_access_token_ttl_seconds,
+    refreshTokenTtlSeconds: config.oauth_refresh_token_ttl_seconds,
+  });
+}
+
+/** What the CLI's admin commands run on when no registry holds the stores (src/cli/admin.ts). */
+export interface LocalServices {
+  users: UserService;
+  oauth: OAuthService;
+  gc: GarbageCollector;
+  fsck: Fsck;
+  close(): Promise<void>;
+}
+
+/** Opens the stores and wires the admin services for the CLI; StoreInUseError when a running registry holds them. */
+export async function openLocalServices(config: Config, logger: Logger): Promise<LocalServices> {
+  const { meta, blobs } = await openStores(config, logger);
+  const users = userService(config, meta);
+  const oauth = oauthService(config, meta, users);
+  const gate = new Gate();
+  // Nothing uploads while the CLI holds the store.
+  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+  return {
+    users,
+    oauth,
+    gc: new GarbageCollector(meta, blobs, gate, idle),
+    fsck: new Fsck(meta, blobs, gate),
+    close: () => meta.close(),
   };
 }
