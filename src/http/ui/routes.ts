@@ -29,7 +29,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { invalidInput, RegistryError } from '../../domain/errors.js';
-import { parseRepoName, type RepoName } from '../../domain/names.js';
+import { parseStoredName, type RepoName } from '../../domain/names.js';
 import type { OAuthScope, Permission } from '../../domain/records.js';
 import type { AccessService } from '../../services/access.js';
 import type { CatalogService } from '../../services/catalog.js';
@@ -112,7 +112,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
       user: session?.user ?? null,
       // Signed in, every page has a form: Log out.
       csrf: session || forms ? web.csrfToken(ctx) : null,
-      here: ctx.url,
+      here: ctx.originalUrl,
       query: typeof ctx.query.q === 'string' ? ctx.query.q : '',
       assets,
     };
@@ -134,7 +134,8 @@ export function uiRoutes(deps: UiDeps): Middleware {
   };
   const repoOf = (ctx: Context): RepoName => {
     const params = ctx.params as { ns: string; repo: string };
-    return parseRepoName(params.ns, params.repo);
+    // v1 names, and Registry API v2 names (`a/b/c`, see repoPathOf below).
+    return parseStoredName(`${params.ns}/${params.repo}`);
   };
   const tagOf = (ctx: Context): string => (ctx.params as { tag: string }).tag;
   const host = (ctx: Context) => deps.endpoints.split(',')[0].trim() || requestHost(ctx);
@@ -348,6 +349,8 @@ export function uiRoutes(deps: UiDeps): Middleware {
       res.setHeader('Vary', 'Cookie');
     }
     try {
+      const repoPath = repoPathOf(ctx.path);
+      if (repoPath) ctx.path = repoPath;
       await routes(ctx, () => methods(ctx, async () => undefined));
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 405) throw new UiHttpError(405, 'Method not allowed', `${ctx.method} is not allowed here.`);
@@ -382,12 +385,12 @@ export function uiRoutes(deps: UiDeps): Middleware {
     }
     // A page that needs a signed-in visitor: log in first, then come back.
     if (status === 401 && (ctx.method === 'GET' || ctx.method === 'HEAD') && !(await web.sessionOf(ctx))) {
-      return redirect(ctx, loginHref(ctx.url));
+      return redirect(ctx, loginHref(ctx.originalUrl));
     }
     const view = await viewOf(ctx);
     const body = html`<h1>${title ?? TITLES[status] ?? 'Error'}</h1>
 <p class="error" role="alert">${message}</p>
-<p>${status === 401 && !view.user ? html`<a href="${loginHref(ctx.method === 'GET' ? ctx.url : '/')}">Log in</a> · ` : ''}<a href="/">All repositories</a></p>`;
+<p>${status === 401 && !view.user ? html`<a href="${loginHref(ctx.method === 'GET' ? ctx.originalUrl : '/')}">Log in</a> · ` : ''}<a href="/">All repositories</a></p>`;
     ctx.remove('Content-Length');
     ctx.status = status;
     ctx.res.setHeader('Content-Type', HTML_TYPE);
@@ -418,6 +421,25 @@ class UiHttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** What may follow a repository's name in a UI path (`/-/r/NAME<suffix>`). */
+const REPO_SUFFIX = /^(.+?)((?:\/tags\/[^/]+(?:\/delete)?)|\/description|\/visibility|\/collaborators(?:\/remove)?|\/delete)?$/;
+
+/**
+ * Registry API v2 names may have more than two components (`a/b/c`): the routes name a
+ * repository `:ns/:repo`, so the rest of a deeper name is handed to `:repo` in one segment
+ * (`/-/r/a/b%2Fc/tags/x`), and repoOf() reads the whole name back. The suffix is matched
+ * first, so a repository whose own name ends in `/tags/<x>`, `/delete`, … is shadowed by
+ * its parent's page (v2 allows such names; nobody pushes them). Null: nothing to rewrite.
+ */
+function repoPathOf(path: string): string | null {
+  if (!path.startsWith('/-/r/')) return null;
+  const m = REPO_SUFFIX.exec(path.slice('/-/r/'.length));
+  if (!m) return null;
+  const [ns, ...rest] = m[1].split('/');
+  if (rest.length < 2) return null;
+  return `/-/r/${ns}/${encodeURIComponent(rest.join('/'))}${m[2] ?? ''}`;
 }
 
 /** Where to go after logging in: a path of this site's UI, else the repository list. */
