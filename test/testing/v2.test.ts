@@ -173,3 +173,26 @@ describe('the test double over the Registry API v2', { timeout: 180_000 }, () =>
     assert.equal(sha256(bytes), layer.digest, 'the retried layer is whole');
   });
 });
+
+describe('the test double over the Registry API v2: reset', { timeout: 60_000 }, () => {
+  it('reset() forgets v2 manifests, tags and uploads; the same seed gives the same manifest digest again', async () => {
+    const reg = await createTestRegistry();
+    try {
+      const spec = { repositories: [{ name: 'alice/app', tags: { latest: { layers: ['one', 'two'] } } }] };
+      const first = (await reg.seed(spec)).repositories['alice/app'].tags.latest;
+      const upload = await fetch(`${reg.url}/v2/alice/app/blobs/uploads/`, { method: 'POST' });
+      assert.equal(upload.status, 202);
+      const location = new URL(upload.headers.get('location') as string, reg.url).href;
+      await reg.reset();
+      assert.equal((await fetch(`${reg.url}/v2/alice/app/manifests/${first.manifestDigest}`)).status, 404);
+      assert.deepEqual(await (await fetch(`${reg.url}/v2/_catalog`)).json(), { repositories: [] });
+      assert.equal((await fetch(location)).status, 404, 'the upload session is gone');
+      const again = (await reg.seed(spec)).repositories['alice/app'].tags.latest;
+      assert.equal(again.manifestDigest, first.manifestDigest);
+      const res = await fetch(`${reg.url}/v2/alice/app/manifests/latest`, { headers: { Accept: MEDIA.dockerManifest } });
+      assert.equal(res.headers.get('docker-content-digest'), first.manifestDigest);
+    } finally {
+      await reg.close();
+    }
+  });
+});
