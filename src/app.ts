@@ -93,6 +93,8 @@ export function createApp(deps: AppDeps): Koa {
         web,
         catalog: services.catalog,
         console: services.console,
+        oauth: services.oauth,
+        access: services.access,
         endpoints: config.endpoints,
         gcGraceSeconds: config.gc_grace_seconds,
       }),
@@ -116,6 +118,7 @@ export function createApp(deps: AppDeps): Koa {
       send,
       ...(blobUrl ? { blobUrl } : {}),
       maxManifestBytes: config.max_manifest_bytes,
+      schemes: [oauthBearer(services.oauth)],
     })),
   );
   // The OAuth face reads its own credentials too: Basic on its token endpoint is a client's.

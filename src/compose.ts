@@ -15,7 +15,10 @@ import { MemoryBlobStore } from './store/blobs/memory-blob-store.js';
 import { LevelMetadataStore } from './store/metadata/level-metadata-store.js';
 import { MemoryMetadataStore } from './store/metadata/memory-metadata-store.js';
 import type { MetadataStore } from './store/metadata/metadata-store.js';
-import type { AccountStore, OAuthStore } from './store/metadata/ports.js';
+import { InProcessLocks } from './store/locks/in-process-locks.js';
+import type { Locks } from './store/locks/locks.js';
+import { withImageCache } from './store/metadata/image-cache.js';
+import type { AccountStore, EndedSessionStore, LoginFailureStore, OAuthStore } from './store/metadata/ports.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Metrics } from './metrics.js';
@@ -34,8 +37,7 @@ import { UploadService } from './services/uploads.js';
 import { Fsck } from './services/fsck.js';
 import { WebhookService } from './services/webhooks.js';
 import { EventBus } from './services/events.js';
-import { GarbageCollector } from './services/gc.js';
-import { Gate } from './services/gate.js';
+import { GarbageCollector, type UploadTracker } from './services/gc.js';
 import { HealthService } from './services/health.js';
 import { HubService } from './services/hub.js';
 import { ImageService } from './services/images.js';
@@ -45,6 +47,9 @@ import { SearchService } from './services/search.js';
 import { TokenService } from './services/tokens.js';
 import { UserService } from './services/users.js';
 import { OAuthService } from './services/oauth.js';
+import { LoginThrottle } from './services/throttle.js';
+import { InMemoryLoginFailures } from './store/login-failures.js';
+import { InMemoryEndedSessions } from './store/ended-sessions.js';
 
 export interface Services {
   meta: MetadataStore;
@@ -105,6 +110,17 @@ export type StoreKind = 'disk' | 'memory';
 export interface Stores {
   meta: MetadataStore;
   blobs: BlobStore;
+  /**
+   * One writer per image / upload session and the GC write gate: in this process
+   * (LevelDB, memory), or PostgreSQL advisory locks for every node on the database.
+   */
+  locks: Locks;
+  /**
+   * The login throttle's failures and the web UI's ended sessions: in this process for one
+   * node, in PostgreSQL (the metadata store) when nodes share it.
+   */
+  loginFailures: LoginFailureStore;
+  endedSessions: EndedSessionStore;
   /** The key of every signed thing: `token_secret`, else `<storage_root>/secret` (made on first use). */
   secret(): Buffer;
   /** GET /_status's storage check: a write/read/delete round trip where uploads go, or a question to the object store. */
@@ -119,11 +135,16 @@ export interface Stores {
  */
 export async function openStores(config: Config, logger: Logger, kind: StoreKind = 'disk'): Promise<Stores> {
   if (kind === 'memory') {
-    const meta = new MemoryMetadataStore();
-    await meta.open();
+    const memory = new MemoryMetadataStore();
+    await memory.open();
+    const meta = withImageCache(memory);
     const secret = randomBytes(32);
-    return { meta, blobs: new MemoryBlobStore(), secret: () => secret, probe: async () => undefined };
+    return { meta, blobs: new MemoryBlobStore(), locks: new InProcessLocks(), ...inProcessState(), secret: () => secret, probe: async () => undefined };
   }
+  const shared = config.metadata_store === 'postgres';
+  // Unfinished uploads a node finds at start are its own leftovers only when it is the one
+  // node; on many, those idle for less than the upload expiry may be another node's.
+  const abandonAfterMs = shared ? config.upload_expiry_seconds * 1000 : 0;
   let blobs: BlobStore;
   let probe: () => Promise<void>;
   let blobUrl: Stores['blobUrl'];
@@ -137,12 +158,13 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
       secretAccessKey: config.s3_secret_access_key,
       forcePathStyle: config.s3_force_path_style,
       createBucket: true,
+      abandonAfterMs,
     });
     blobs = s3;
     probe = () => s3.ping();
     blobUrl = (digest, expiresInSeconds) => s3.presignGet(digest, expiresInSeconds);
   } else {
-    const fsBlobs = new FsBlobStore(config.storage_root);
+    const fsBlobs = new FsBlobStore(config.storage_root, { abandonAfterMs });
     blobs = fsBlobs;
     probe = async () => {
       const file = fsBlobs.paths.newTemp();
@@ -158,26 +180,46 @@ export async function openStores(config: Config, logger: Logger, kind: StoreKind
   if (removedTemp > 0) logger.warn({ removedTemp }, 'removed unfinished uploads left by a previous run');
 
   let meta: MetadataStore;
-  if (config.metadata_store === 'postgres') {
+  let locks: Locks;
+  let state = inProcessState();
+  if (shared) {
+    const onIdleError = (err: Error) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced');
     const { PostgresMetadataStore } = await import('./store/metadata/postgres-metadata-store.js');
-    meta = new PostgresMetadataStore(config.postgres_url, {
-      onIdleError: (err) => logger.warn({ err }, 'a pooled PostgreSQL connection failed; it will be replaced'),
-    });
-    await meta.open();
-  } else {
-    const db = new BlobPaths(config.storage_root).db;
-    meta = new LevelMetadataStore(db);
+    const { PostgresLocks } = await import('./store/locks/postgres-locks.js');
+    const pg = new PostgresMetadataStore(config.postgres_url, { onIdleError });
+    await pg.open();
+    const pgLocks = new PostgresLocks(config.postgres_url, { onIdleError });
     try {
-      await meta.open();
+      await pgLocks.open();
+    } catch (err) {
+      await pg.close();
+      throw err;
+    }
+    meta = pg;
+    locks = pgLocks;
+    state = { loginFailures: pg, endedSessions: pg };
+  } else {
+    locks = new InProcessLocks();
+    const db = new BlobPaths(config.storage_root).db;
+    const level = new LevelMetadataStore(db);
+    try {
+      await level.open();
     } catch (err) {
       if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /LOCK/.test(String((err as { cause?: unknown }).cause))) {
         throw new StoreInUseError(db);
       }
       throw err;
     }
+    // One process owns a LevelDB: caches in front of it see every write (see image-cache.ts).
+    meta = withImageCache(level);
   }
   let secret: Buffer | null = null;
-  return { meta, blobs, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+  return { meta, blobs, locks, ...state, secret: () => (secret ??= tokenSecret(config, logger)), probe, ...(blobUrl ? { blobUrl } : {}) };
+}
+
+/** Login failures and ended sessions kept in this process (one node). */
+function inProcessState(): Pick<Stores, 'loginFailures' | 'endedSessions'> {
+  return { loginFailures: new InMemoryLoginFailures(), endedSessions: new InMemoryEndedSessions() };
 }
 
 /** The secret that signs tokens and JWTs: token_secret, else the one kept in storage_root. */
@@ -201,15 +243,14 @@ export interface ServiceOptions {
 
 export async function openServices(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Services> {
   const stores = await openStores(config, logger, options.store);
-  const { meta, blobs, blobUrl } = stores;
+  const { meta, blobs, blobUrl, locks } = stores;
   const secret = stores.secret();
-  const gate = new Gate();
-  const ingest = new BlobIngest(blobs, gate);
-  const images = new ImageService(meta, blobs, gate, ingest);
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
   const events = new EventBus((err, event) => logger.error({ err, event: event.type }, 'event listener failed'));
-  const repos = new RepositoryService(meta, images, gate, events);
+  const repos = new RepositoryService(meta, images, locks, events);
   const access = new AccessService(config.standalone, meta);
-  const users = userService(config, meta);
+  const users = userService(config, meta, stores.loginFailures);
   const tokens = new TokenService(secret, config.token_ttl_seconds);
   const search = new SearchService(meta, access);
   const health = new HealthService(meta, () => stores.probe());
@@ -226,13 +267,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, gate, {
-    isWriting: (id) => images.isWriting(id),
-    forget: (id) => images.forget(id),
-    isUploading: (id) => ingest.isBusy(id),
-  });
-  const fsck = new Fsck(meta, blobs, gate);
-  const admin = new AdminService(meta, gate);
+  const gc = new GarbageCollector(meta, blobs, locks, writesOf(images, ingest));
+  const fsck = new Fsck(meta, blobs, locks);
+  const admin = new AdminService(meta, locks);
   const webhooks = new WebhookService(
     meta,
     {
@@ -240,6 +277,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       maxAttempts: config.webhook_max_attempts,
       retryBaseMs: config.webhook_retry_base_ms,
       timeoutMs: config.webhook_timeout_ms,
+      leaseMs: config.webhook_lease_ms,
     },
     logger,
   );
@@ -250,13 +288,13 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const keyRing = new KeyRing(secret);
   const oauth = oauthService(config, meta, users);
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
-  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds);
+  const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds, undefined, stores.endedSessions);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
   const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
-  const blobService = new BlobService(meta, blobs, gate);
+  const blobService = new BlobService(meta, blobs, locks);
   const uploads = new UploadService(meta, ingest, blobService);
-  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, gate);
-  const manifests = new ManifestService(meta, repos, blobService, access, gate, bridge, config.max_manifest_bytes);
+  const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, locks);
+  const manifests = new ManifestService(meta, repos, blobService, access, locks, bridge, config.max_manifest_bytes);
   const registryTokens = new RegistryTokenService(keyRing, config.token_service, config.token_ttl_seconds, access, users, jwt);
   webhooks.start();
   return {
@@ -293,12 +331,31 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await oauth.stop();
       await hub.flushPulls().catch((err) => logger.error({ err }, 'could not write the last pull statistics'));
       await meta.close();
+      await locks.close();
     },
   };
 }
 
-function userService(config: Config, meta: AccountStore): UserService {
-  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled });
+/** What garbage collection asks about writes in flight (on every node: the keyed locks). */
+function writesOf(images: ImageService, ingest: BlobIngest): UploadTracker {
+  return {
+    isWriting: (id) => images.isWriting(id),
+    forget: (id) => images.forget(id),
+    isUploading: (id) => ingest.isBusy(id),
+  };
+}
+
+function userService(config: Config, meta: AccountStore, loginFailures: LoginFailureStore): UserService {
+  const loginThrottle = new LoginThrottle(
+    {
+      maxFailuresPerUser: config.login_max_failures,
+      maxFailuresPerAddress: config.login_max_failures_per_address,
+      windowMs: config.login_window_seconds * 1000,
+    },
+    undefined,
+    loginFailures,
+  );
+  return new UserService(meta, { bcryptCost: config.bcrypt_cost, signupEnabled: config.signup_enabled, loginThrottle });
 }
 
 function oauthService(config: Config, meta: OAuthStore, users: UserService): OAuthService {
@@ -320,17 +377,22 @@ export interface LocalServices {
 
 /** Opens the stores and wires the admin services for the CLI; StoreInUseError when a running registry holds them. */
 export async function openLocalServices(config: Config, logger: Logger): Promise<LocalServices> {
-  const { meta, blobs } = await openStores(config, logger);
-  const users = userService(config, meta);
+  const { meta, blobs, locks, loginFailures } = await openStores(config, logger);
+  const users = userService(config, meta, loginFailures);
   const oauth = oauthService(config, meta, users);
-  const gate = new Gate();
-  // Nothing uploads while the CLI holds the store.
-  const idle = { isWriting: () => false, forget: () => undefined, isUploading: () => false };
+  // On LevelDB nothing else writes while the CLI holds the store; on PostgreSQL the nodes
+  // go on, and the locks are theirs too: GC waits for their writes and spares what they
+  // are writing.
+  const ingest = new BlobIngest(blobs, locks);
+  const images = new ImageService(meta, blobs, locks, ingest);
   return {
     users,
     oauth,
-    gc: new GarbageCollector(meta, blobs, gate, idle),
-    fsck: new Fsck(meta, blobs, gate),
-    close: () => meta.close(),
+    gc: new GarbageCollector(meta, blobs, locks, writesOf(images, ingest)),
+    fsck: new Fsck(meta, blobs, locks),
+    async close() {
+      await meta.close();
+      await locks.close();
+    },
   };
 }

@@ -14,7 +14,6 @@ import { watchRequestBody } from './http/shared/body.js';
 import { lingerOnEarlyClose } from './http/shared/linger.js';
 import type { Logger } from './logger.js';
 import { openServices, type ServiceOptions, type Services } from './compose.js';
-import { LoginThrottle } from './services/throttle.js';
 
 export interface ServerOptions extends ServiceOptions {
   /** Runs before every other middleware (the test double's faults and request record). */
@@ -45,13 +44,6 @@ interface Serving {
 
 async function serve(config: Config, logger: Logger, options: ServerOptions): Promise<Serving> {
   const services = await openServices(config, logger, options);
-  services.users.setLoginThrottle(
-    new LoginThrottle({
-      maxFailuresPerUser: config.login_max_failures,
-      maxFailuresPerAddress: config.login_max_failures_per_address,
-      windowMs: config.login_window_seconds * 1000,
-    }),
-  );
   return { services, handle: createApp({ config, logger, services, first: options.first }).callback() };
 }
 

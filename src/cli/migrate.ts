@@ -21,7 +21,6 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
 import { humanBytes, humanDuration, humanRate } from '../client/format.js';
 import { Fsck, type FsckReport } from '../services/fsck.js';
-import { Gate } from '../services/gate.js';
 import { migrateStores, RECORD_KINDS, type MigrationProgress, type MigrationReport } from '../services/migration.js';
 import { openStores, StoreInUseError, type Stores } from '../compose.js';
 
@@ -107,14 +106,16 @@ export async function migrateCommand(flags: Map<string, string | true>, override
     }
     if (!flags.has('quiet') && !flags.has('json')) say('checking the target (fsck: every blob re-hashed, every record against the blobs)…');
     const fsckStarted = Date.now();
-    const fsck = await new Fsck(target.meta, target.blobs, new Gate()).run(false);
+    const fsck = await new Fsck(target.meta, target.blobs, target.locks).run(false);
     const fsckMs = Date.now() - fsckStarted;
     if (flags.has('json')) io.stdout.write(JSON.stringify({ migration: report, fsck, fsckMs }) + '\n');
     else printSummary(io.stdout, report, fsck, fsckMs, sourceConfig);
     return fsck.ok ? 0 : 1;
   } finally {
     await target?.meta.close();
+    await target?.locks.close();
     await source.meta.close();
+    await source.locks.close();
   }
 }
 

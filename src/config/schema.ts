@@ -46,6 +46,11 @@ const KEYS = {
   webhook_max_attempts: key(int(1), 10, 'Delivery attempts per notification before it is dropped.'),
   webhook_retry_base_ms: key(int(10), 1000, 'First retry delay; doubles on every failed attempt (at most one hour).'),
   webhook_timeout_ms: key(int(100), 5000, 'Timeout of one delivery attempt.'),
+  webhook_lease_ms: key(
+    int(1000),
+    60_000,
+    'How long a node holds the notifications it took from the queue to deliver; if it dies meanwhile, any node delivers them once this has passed (at least twice webhook_timeout_ms is used).',
+  ),
   max_json_bytes: key(int(1024), 1024 * 1024, 'Largest JSON request body accepted (image JSON, tags, image lists); larger is 413.'),
   max_manifest_bytes: key(int(1024), 4 * 1024 * 1024, 'Largest Registry API v2 manifest accepted; larger is 413 (the spec asks for at least 4 MB).'),
   token_service: key(

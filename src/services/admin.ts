@@ -6,7 +6,7 @@
 import { notFound, RegistryError } from '../domain/errors.js';
 import type { ImageId, RepoName } from '../domain/names.js';
 import type { ImageListStore, ImageStore, TagStore } from '../store/metadata/ports.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 
 export interface DetachReport {
   /** The image and every descendant removed from image lists. */
@@ -17,11 +17,11 @@ export interface DetachReport {
 export class AdminService {
   constructor(
     private readonly meta: ImageStore & TagStore & ImageListStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
   ) {}
 
   async detachImage(id: ImageId): Promise<DetachReport> {
-    return this.gate.withShared(async () => {
+    return this.gate.shared(async () => {
       if (!(await this.meta.getImage(id))) throw notFound('Image not found');
       // The image and its descendants: images whose ancestry contains it.
       const doomed = new Set<ImageId>([id]);

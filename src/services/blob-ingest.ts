@@ -3,7 +3,8 @@
  * (distribution's blobwriter.go):
  *
  *   begin()  ─▶ one-request upload (a temp file, gone after commit/cancel or a restart)
- *   resume(id, offset) ─▶ a resumable v2 session (its file lives in the upload area)
+ *   hold(id, (open) => … open(offset) …) ─▶ a resumable v2 session (its file lives in the
+ *            upload area), held by one request at a time on any node (a keyed lock)
  *
  *   upload.append(stream)   bytes → one sha256 pass (+ what `observe` adds) → the file,
  *                           durable (fdatasync) once append resolves; a failed append keeps
@@ -13,7 +14,10 @@
  *   upload.cancel()         safe at any time, also after a commit (then it does nothing)
  *
  * Node's Hash cannot be serialized: a session's hash state stays in memory between requests;
- * after a restart (or when evicted) it is computed again from the file on first use.
+ * after a restart (or when evicted, or when another node took the last chunk: the state
+ * kept covers fewer bytes than the session has) it is computed again from the file on
+ * first use. A session's bytes below its offset never change, so a kept state that covers
+ * exactly the offset is right whichever node wrote them.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { finished, Readable, type Writable } from 'node:stream';
@@ -22,7 +26,7 @@ import { type Digest } from '../domain/digest.js';
 import { Lru } from '../domain/lru.js';
 import { releaseDeadBuffers } from '../memory.js';
 import type { BlobStore, BlobWriter } from '../store/blobs/blob-store.js';
-import type { Gate } from './gate.js';
+import type { Locks, WriteGate } from '../store/locks/locks.js';
 
 export interface IngestedBlob {
   digest: Digest;
@@ -56,8 +60,6 @@ export interface Upload {
   commit(expected: Digest | null, record?: (blob: IngestedBlob) => Promise<void>): Promise<IngestedBlob>;
   /** Drops the upload and its bytes (nothing once committed). */
   cancel(): Promise<void>;
-  /** Ends this request's hold on a resumable session (it stays for the next request). */
-  release(): void;
 }
 
 /** Hash state of a resumable session between its requests. */
@@ -71,23 +73,9 @@ const RELEASE_EVERY_BYTES = 2 * 1024 * 1024;
 /** Sessions whose hash state stays in memory; older ones are hashed again from their file. */
 const KEPT_SESSIONS = 10_000;
 
-/** The resumable sessions' hash states, and which sessions a request holds right now. */
+/** The resumable sessions' hash states. */
 class Sessions {
   private readonly states = new Lru<string, SessionState>(KEPT_SESSIONS);
-  private readonly busy = new Set<string>();
-
-  take(id: string): void {
-    if (this.busy.has(id)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'Another request is writing this upload; retry later');
-    this.busy.add(id);
-  }
-
-  release(id: string): void {
-    this.busy.delete(id);
-  }
-
-  isBusy(id: string): boolean {
-    return this.busy.has(id);
-  }
 
   /** The kept hash state of `id` if it covers exactly `offset` bytes. */
   state(id: string, offset: number): SessionState | null {
@@ -109,12 +97,12 @@ export class BlobIngest {
 
   constructor(
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly locks: Locks,
   ) {}
 
   /** A one-request upload (v1's layer PUT, v2's monolithic POST): not resumable. */
   async begin(): Promise<Upload> {
-    return new OneShotUpload(await this.blobs.createWriter(), this.gate);
+    return new OneShotUpload(await this.blobs.createWriter(), this.locks);
   }
 
   /** A fresh id for a resumable session (its file appears on the first append). */
@@ -123,17 +111,31 @@ export class BlobIngest {
   }
 
   /**
-   * Takes hold of resumable session `id`, whose durable bytes are the first `offset` of
-   * its file. BLOB_UPLOAD_INVALID while another request holds it.
+   * Runs `fn` holding resumable session `id`: BLOB_UPLOAD_INVALID while another request
+   * (on any node) holds it. `open(offset)` is the session's Upload, whose durable bytes are
+   * the first `offset` of its file (read the offset once held: another request may just
+   * have moved it). The Upload is unusable once `fn` settles.
    */
-  resume(id: string, offset: number): Upload {
-    this.sessions.take(id);
-    return new SessionUpload(id, offset, this.blobs, this.gate, this.sessions);
+  async hold<T>(id: string, fn: (open: (offset: number) => Upload) => Promise<T>): Promise<T> {
+    const opened: SessionUpload[] = [];
+    const held = await this.locks.keyed(sessionKey(id), async () => {
+      try {
+        return await fn((offset) => {
+          const upload = new SessionUpload(id, offset, this.blobs, this.locks, this.sessions);
+          opened.push(upload);
+          return upload;
+        });
+      } finally {
+        for (const upload of opened) upload.release();
+      }
+    });
+    if (!held.acquired) throw new RegistryError('BLOB_UPLOAD_INVALID', 'Another request is writing this upload; retry later');
+    return held.value;
   }
 
-  /** Is a request writing this session right now (garbage collection spares it)? */
-  isBusy(id: string): boolean {
-    return this.sessions.isBusy(id);
+  /** Is a request (on any node) writing this session right now (garbage collection spares it)? */
+  isBusy(id: string): Promise<boolean> {
+    return this.locks.isKeyHeld(sessionKey(id));
   }
 
   /** Removes a session's bytes (cancelled, or reclaimed by GC); false if it had none. */
@@ -152,7 +154,7 @@ class OneShotUpload implements Upload {
 
   constructor(
     private readonly writer: BlobWriter,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
   ) {}
 
   get offset(): number {
@@ -185,7 +187,7 @@ class OneShotUpload implements Upload {
     const digest = await this.digest();
     if (expected && expected !== digest) throw digestMismatch(expected, digest);
     const blob = { digest, size: this.size };
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.writer.commit(digest);
       await record?.(blob);
     });
@@ -195,8 +197,6 @@ class OneShotUpload implements Upload {
   cancel(): Promise<void> {
     return this.writer.abort();
   }
-
-  release(): void {}
 }
 
 class SessionUpload implements Upload {
@@ -207,7 +207,7 @@ class SessionUpload implements Upload {
     readonly id: string,
     private durable: number,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly sessions: Sessions,
   ) {
     this.state = sessions.state(id, durable);
@@ -254,7 +254,7 @@ class SessionUpload implements Upload {
     const digest = await this.digest();
     if (expected && expected !== digest) throw digestMismatch(expected, digest);
     const blob = { digest, size: this.durable };
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.blobs.commitUpload(this.id, digest);
       await record?.(blob);
     });
@@ -267,10 +267,9 @@ class SessionUpload implements Upload {
     await this.blobs.deleteUpload(this.id);
   }
 
+  /** The request's hold on the session ended (BlobIngest.hold). */
   release(): void {
-    if (this.released) return;
     this.released = true;
-    this.sessions.release(this.id);
   }
 
   private assertHeld(): void {
@@ -296,6 +295,11 @@ class SessionUpload implements Upload {
     this.state = { hash, offset: this.durable };
     return this.state;
   }
+}
+
+/** The keyed lock of one upload session's writers. */
+function sessionKey(id: string): string {
+  return `upload:${id}`;
 }
 
 function digestMismatch(expected: string, got: string): RegistryError {

@@ -10,7 +10,7 @@ import type { Digest } from '../domain/digest.js';
 import type { RepoName } from '../domain/names.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { BlobLinkStore } from '../store/metadata/ports.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 
 export interface BlobView {
   digest: Digest;
@@ -21,7 +21,7 @@ export class BlobService {
   constructor(
     private readonly meta: BlobLinkStore,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -60,7 +60,7 @@ export class BlobService {
 
   /** Links a stored blob into a repository, under the write gate (GC never runs in between). */
   link(name: RepoName, blob: BlobView): Promise<void> {
-    return this.gate.withShared(() => this.linkStored(name, [blob]));
+    return this.gate.shared(() => this.linkStored(name, [blob]));
   }
 
   /**
@@ -68,7 +68,7 @@ export class BlobService {
    * `from`). False when `from` does not hold it (the client then uploads it).
    */
   async mount(to: RepoName, from: RepoName, digest: Digest): Promise<BlobView | null> {
-    return this.gate.withShared(async () => {
+    return this.gate.shared(async () => {
       if (!(await this.meta.getBlobLink(from, digest))) return null;
       const info = await this.blobs.stat(digest);
       if (!info) return null;

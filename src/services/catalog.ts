@@ -14,7 +14,7 @@
 import { invalidInput, isRegistryError } from '../domain/errors.js';
 import { layerHistory } from '../domain/image-history.js';
 import { Lru } from '../domain/lru.js';
-import { parseRepoName, parseTag, parseUsername, type ImageId, type RepoName, type Tag } from '../domain/names.js';
+import { nameOfRepo, parseTag, parseUsername, type ImageId, type RepoName, type Tag } from '../domain/names.js';
 import type { Permission, RepoImageEntry, RepoRecord } from '../domain/records.js';
 import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { PullStatsStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
@@ -186,7 +186,7 @@ export class CatalogService {
     const repositories: StorageView['repositories'] = [];
     const referenced = new Map<string, number>();
     for (const record of await this.meta.allRepos()) {
-      const name = parseRepoName(record.namespace, record.repository);
+      const name = nameOfRepo(record);
       const { size, digests } = await this.repoSize(name);
       for (const digest of digests) if (!referenced.has(digest)) referenced.set(digest, (await this.blobs.stat(digest))?.size ?? 0);
       repositories.push({ name, size, tagCount: (await this.meta.listTags(name)).length });

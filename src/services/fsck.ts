@@ -34,7 +34,7 @@ import type {
   TagStore,
   UploadSessionStore,
 } from '../store/metadata/ports.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 
 export interface FsckProblem {
   kind:
@@ -80,11 +80,11 @@ export class Fsck {
   constructor(
     private readonly meta: FsckStores,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
   ) {}
 
   run(repair: boolean): Promise<FsckReport> {
-    return this.gate.withExclusive(() => this.check(repair));
+    return this.gate.exclusive(() => this.check(repair));
   }
 
   private async check(repair: boolean): Promise<FsckReport> {

@@ -17,11 +17,15 @@
  * to deleted blobs, the layer facts of deleted blobs and the v1-image → manifest records
  * whose image or manifest is gone. Upload sessions that received nothing for the upload
  * expiry (and are not being written) are reclaimed with their bytes, as are upload files
- * with no session that old.
+ * with no session that old, and what unfinished one-request uploads left in the blob store
+ * (temp files, S3 multipart uploads) that received nothing for that long: a node that died
+ * mid-push leaves them, and no node's start removes another node's (BlobStore.reclaimStale).
  *
- * The whole run holds the write gate exclusively: uploads' commits, manifest and tag writes
- * and image list writes wait for it (reads and the streaming part of uploads go on), so
- * nothing can start referencing something in between its mark and its sweep.
+ * The whole run holds the write gate exclusively, on every node of the registry (Locks):
+ * uploads' commits, manifest and tag writes and image list writes wait for it (reads and
+ * the streaming part of uploads go on), so nothing can start referencing something in
+ * between its mark and its sweep. What is being written right now (an image, a session) is
+ * asked of the keyed locks, again on every node, and only for what would be deleted.
  */
 import { withAncestors } from '../domain/ancestry.js';
 import { isForeignLayer, parseManifest } from '../domain/manifest.js';
@@ -39,7 +43,7 @@ import type {
   TagStore,
   UploadSessionStore,
 } from '../store/metadata/ports.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 
 export interface GcOptions {
   dryRun: boolean;
@@ -58,13 +62,13 @@ export interface GcReport {
   durationMs: number;
 }
 
-/** What GC needs to know about writes in flight, and whom to tell about deletions. */
+/** What GC needs to know about writes in flight (on any node), and whom to tell about deletions. */
 export interface UploadTracker {
   /** Is a v1 request writing this image? */
-  isWriting(id: ImageId): boolean;
+  isWriting(id: ImageId): Promise<boolean>;
   forget(id: ImageId): void;
   /** Is a request writing this v2 upload session? */
-  isUploading(sessionId: string): boolean;
+  isUploading(sessionId: string): Promise<boolean>;
 }
 
 /** What GC walks and deletes: every record that can keep an image, a manifest or a blob alive. */
@@ -83,13 +87,13 @@ export class GarbageCollector {
   constructor(
     private readonly meta: GcStores,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly uploads: UploadTracker,
     private readonly now: () => number = () => Date.now(),
   ) {}
 
   run(options: GcOptions): Promise<GcReport> {
-    return this.gate.withExclusive(() => this.collect(options));
+    return this.gate.exclusive(() => this.collect(options));
   }
 
   private async collect({ dryRun, graceMs, uploadExpiryMs = Infinity }: GcOptions): Promise<GcReport> {
@@ -108,9 +112,18 @@ export class GarbageCollector {
       for (const entry of await this.meta.getRepoImages(name)) roots.add(entry.id);
     }
     for (const record of images.values()) {
-      if (this.uploads.isWriting(record.id) || young(Date.parse(record.completedAt ?? record.createdAt))) roots.add(record.id);
+      if (young(Date.parse(record.completedAt ?? record.createdAt))) roots.add(record.id);
     }
-    const live = withAncestors(roots, (id) => images.get(id)?.parent);
+    let live = withAncestors(roots, (id) => images.get(id)?.parent);
+    // Images being written are spared too: asked only of those that would go (a question
+    // to PostgreSQL each, on many nodes).
+    let writing = 0;
+    for (const id of images.keys()) {
+      if (live.has(id) || !(await this.uploads.isWriting(id))) continue;
+      roots.add(id);
+      writing += 1;
+    }
+    if (writing > 0) live = withAncestors(roots, (id) => images.get(id)?.parent);
     const deletedIds = [...images.keys()].filter((id) => !live.has(id)).sort();
     if (!dryRun) {
       for (const id of deletedIds) {
@@ -200,7 +213,7 @@ export class GarbageCollector {
     for await (const record of this.meta.listUploads()) {
       uploadsScanned += 1;
       sessions.add(record.id);
-      if (this.uploads.isUploading(record.id) || !(started - Date.parse(record.updatedAt) >= uploadExpiryMs)) continue;
+      if (!(started - Date.parse(record.updatedAt) >= uploadExpiryMs) || (await this.uploads.isUploading(record.id))) continue;
       const info = await this.blobs.statUpload(record.id);
       reclaimed += 1;
       uploadBytes += info?.size ?? 0;
@@ -210,12 +223,17 @@ export class GarbageCollector {
       }
     }
     for await (const id of this.blobs.listUploads()) {
-      if (sessions.has(id) || this.uploads.isUploading(id)) continue;
+      if (sessions.has(id)) continue;
       const info = await this.blobs.statUpload(id);
-      if (!info || !(started - info.modifiedAt >= uploadExpiryMs)) continue;
+      if (!info || !(started - info.modifiedAt >= uploadExpiryMs) || (await this.uploads.isUploading(id))) continue;
       reclaimed += 1;
       uploadBytes += info.size;
       if (!dryRun) await this.blobs.deleteUpload(id);
+    }
+    if (uploadExpiryMs !== Infinity) {
+      const stale = await this.blobs.reclaimStale(uploadExpiryMs, dryRun, started);
+      reclaimed += stale.removed;
+      uploadBytes += stale.bytes;
     }
 
     return {

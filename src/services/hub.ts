@@ -166,31 +166,23 @@ export interface PullRecorder {
 
 const IMAGE_MEDIA_TYPE = 'application/vnd.docker.container.image.v1+json';
 /**
- * Sorted tag lists are cached per repository (walking 2,500 tags one per page must not read
- * them 2,500 times). Every change through the registry (push, tag delete, repository
- * delete) drops the entry at once; writes that bypass the events (fsck --repair on a
- * running registry) show within this many milliseconds.
+ * Sorted tag lists are kept per list the store returned (walking 2,500 tags one per page
+ * must not sort them 2,500 times): a store that caches (one node, LevelDB) returns the same
+ * frozen list until the tags change, so the sort is reused; a shared store (PostgreSQL)
+ * returns a new list on every read, so another node's change shows at once.
  */
-export const TAG_INDEX_TTL_MS = 2000;
-const TAG_INDEX_MAX_REPOS = 64;
 const RANK = { none: 0, read: 1, write: 2, admin: 3 } as const;
 
-interface TagIndex {
-  generation: number;
-  builtAt: number;
-  tags: ReadonlyArray<readonly [Tag, TagRecord]>;
-  sorted: Map<TagOrdering, ReadonlyArray<readonly [Tag, TagRecord]>>;
-}
+type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
 
 /** What the Docker Hub API double reads and writes besides what it asks other services. */
 export type HubStores = ImageStore & RepositoryStore & TagStore & AccountStore & ManifestStore & PullStatsStore;
 
 export class HubService implements PullRecorder {
-  private readonly tagIndexes = new Map<string, TagIndex>();
+  /** The store's tag list → its sorts, by ordering. */
+  private readonly sortedLists = new WeakMap<TagList, Map<TagOrdering, TagList>>();
   /** Pull statistics, counted in memory and written in batches (pull-counter.ts). */
   private readonly pulls: PullCounter;
-  /** Bumped on every change of a repository's tags: an index built before is not kept. */
-  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly meta: HubStores,
@@ -409,9 +401,8 @@ export class HubService implements PullRecorder {
     return this.pulls.flush();
   }
 
-  /** Keeps who pushed each tag, forgets statistics of what was deleted, drops stale tag lists. */
+  /** Keeps who pushed each tag, forgets statistics of what was deleted. */
   async onEvent(event: RegistryEvent): Promise<void> {
-    this.forgetTags(event.repo);
     if (event.type === 'push' && event.actor) await this.meta.setTagPusher(event.repo, event.tag, event.actor);
     else if (event.type === 'tag_delete') {
       await this.pulls.forgetTag(event.repo, event.tag);
@@ -422,30 +413,15 @@ export class HubService implements PullRecorder {
     }
   }
 
-  /** Drops the cached tag list of a repository (its tags changed). */
-  forgetTags(name: RepoName): void {
-    this.generations.set(name.full, (this.generations.get(name.full) ?? 0) + 1);
-    this.tagIndexes.delete(name.full);
-  }
-
-  /** The repository's tags in `ordering`, from the cache when it is fresh. */
-  private async sortedTags(name: RepoName, ordering: TagOrdering): Promise<ReadonlyArray<readonly [Tag, TagRecord]>> {
-    const generation = this.generations.get(name.full) ?? 0;
-    let index = this.tagIndexes.get(name.full);
-    if (!index || index.generation !== generation || Date.now() - index.builtAt > TAG_INDEX_TTL_MS) {
-      const builtAt = Date.now();
-      index = { generation, builtAt, tags: await this.meta.listTags(name), sorted: new Map() };
-      // A change that happened while reading makes this list stale: use it, do not keep it.
-      if ((this.generations.get(name.full) ?? 0) === generation) {
-        this.tagIndexes.delete(name.full);
-        this.tagIndexes.set(name.full, index);
-        if (this.tagIndexes.size > TAG_INDEX_MAX_REPOS) this.tagIndexes.delete(this.tagIndexes.keys().next().value as string);
-      }
-    }
-    let sorted = index.sorted.get(ordering);
+  /** The repository's tags in `ordering` (sorted once per list the store returns). */
+  private async sortedTags(name: RepoName, ordering: TagOrdering): Promise<TagList> {
+    const tags = await this.meta.listTags(name);
+    let index = this.sortedLists.get(tags);
+    if (!index) this.sortedLists.set(tags, (index = new Map()));
+    let sorted = index.get(ordering);
     if (!sorted) {
-      sorted = [...index.tags].sort(comparator(ordering, ([tag]) => tag, ([, record]) => record.info.last_update ?? 0));
-      index.sorted.set(ordering, sorted);
+      sorted = [...tags].sort(comparator(ordering, ([tag]) => tag, ([, record]) => record.info.last_update ?? 0));
+      index.set(ordering, sorted);
     }
     return sorted;
   }

@@ -35,7 +35,7 @@ import type { BlobStore } from '../store/blobs/blob-store.js';
 import type { ImageManifestStore, LayerFactsStore, ManifestFlavor, ManifestStore } from '../store/metadata/ports.js';
 import type { BlobIngest } from './blob-ingest.js';
 import type { BlobService, BlobView } from './blobs.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 import type { ImageService } from './images.js';
 import type { V1Face } from './manifests.js';
 
@@ -61,7 +61,7 @@ export class ImageBridge implements V1Face {
     private readonly blobs: BlobService,
     private readonly images: ImageService,
     private readonly ingest: BlobIngest,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -163,7 +163,7 @@ export class ImageBridge implements V1Face {
     // Fixed key order and layout: the same chain always gives the same bytes.
     const bytes = Buffer.from(JSON.stringify(doc, null, 3));
     const digest = sha256Of(bytes);
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.blobs.linkStored(name, [configBlob, ...held]);
       await this.meta.putManifest(name, digest, bytes, { mediaType: doc.mediaType, size: bytes.length, createdAt: this.now().toISOString() });
       await this.meta.putImageManifest(imageId, flavor, digest);
@@ -187,7 +187,7 @@ export class ImageBridge implements V1Face {
       if (!info) throw new RegistryError('MANIFEST_UNKNOWN', `Manifest ${digest}: blob ${d.digest} is missing`);
       blobs.push({ digest: d.digest, size: info.size });
     }
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.blobs.linkStored(name, blobs);
       await this.meta.putManifest(name, digest, bytes, { mediaType: manifest.mediaType, size: bytes.length, createdAt: this.now().toISOString() });
     });

@@ -11,8 +11,12 @@
  * layer). An old-style PUT checksum (only X-Docker-Checksum) records the checksum the
  * layer must match, in any pending state. Only complete images are served or tagged; a
  * complete image is immutable (409). One
- * request at a time may write a given image (json, layer or checksum): a concurrent one
- * gets UPLOAD_IN_PROGRESS instead of racing it.
+ * request at a time may write a given image (json, layer or checksum), on whichever node
+ * (a keyed lock, `image:<id>`): a concurrent one gets UPLOAD_IN_PROGRESS instead of racing it.
+ *
+ * Caches: none here. One node caches complete images in front of its store
+ * (store/metadata/image-cache.ts, which sees every delete); nodes sharing PostgreSQL read
+ * the store every time, as another node's garbage collection may delete an image.
  */
 import type { Readable } from 'node:stream';
 import { assertNonEmptyChecksum, checksumMatches, isTarsum, LayerDigester, parseChecksum } from '../domain/checksums.js';
@@ -23,8 +27,7 @@ import type { ImageRecord } from '../domain/records.js';
 import type { BlobReader, BlobStore } from '../store/blobs/blob-store.js';
 import type { ImageStore } from '../store/metadata/ports.js';
 import { asUploadError, type BlobIngest } from './blob-ingest.js';
-import type { Gate } from './gate.js';
-import { Lru } from '../domain/lru.js';
+import type { Locks } from '../store/locks/locks.js';
 
 export interface ImageJsonView {
   json: Buffer;
@@ -40,19 +43,13 @@ export interface LayerView {
 const MAX_ANCESTRY = 1024;
 
 export class ImageService {
-  /** Images some request is writing right now (json, layer or checksum). */
-  private readonly writing = new Set<ImageId>();
-  /** Complete images are immutable: their records, JSON and ancestry are cached once read. */
-  private readonly completeCache = new Lru<ImageId, ImageRecord>(20_000);
-  private readonly jsonCache = new Lru<ImageId, Buffer>(20_000, 8 * 1024 * 1024, (b) => b.length);
-  private readonly ancestryCache = new Lru<ImageId, readonly ImageId[]>(5_000, 4 * 1024 * 1024, (a) => a.length * 72);
   private completions = 0;
   private forgets = 0;
 
   constructor(
     private readonly meta: ImageStore,
     private readonly blobs: BlobStore,
-    private readonly gate: Gate,
+    private readonly locks: Locks,
     private readonly ingest: BlobIngest,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -72,7 +69,7 @@ export class ImageService {
       parent = data.parent;
     }
 
-    await this.exclusive(id, () => this.gate.withShared(async () => {
+    await this.exclusive(id, () => this.locks.shared(async () => {
       const existing = await this.meta.getImage(id);
       if (existing?.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Image already exists');
       // The same json again (a second pusher of the same image, or a retry) changes nothing:
@@ -185,7 +182,7 @@ export class ImageService {
         const late = isTarsum(claimed) && !layer.tarsum ? await this.storedLayerTarsum(id, layer.digest, claimed) : null;
         if (late !== claimed) throw new RegistryError('CHECKSUM_MISMATCH', 'Checksum mismatch (X-Docker-Checksum)');
       }
-      await this.gate.withShared(async () => {
+      await this.locks.shared(async () => {
         if (!(await this.blobs.stat(layer.digest))) {
           throw invalidInput('Image layer is missing; upload it again');
         }
@@ -202,7 +199,7 @@ export class ImageService {
 
   /** An old-style PUT checksum (only `X-Docker-Checksum`): recorded, verified later. */
   private async announceChecksum(id: ImageId, checksum: string): Promise<void> {
-    await this.exclusive(id, () => this.gate.withShared(async () => {
+    await this.exclusive(id, () => this.locks.shared(async () => {
       const record = await this.meta.getImage(id);
       if (!record) throw notFound('Image not found');
       if (record.status === 'complete') throw new RegistryError('ALREADY_EXISTS', 'Cannot set this image checksum: image already complete');
@@ -230,12 +227,13 @@ export class ImageService {
   async adopt(chain: ReadonlyArray<{ id: ImageId; parent: ImageId | null; json: Buffer; layer: { digest: string; size: number } }>): Promise<boolean> {
     let parentAncestry: readonly ImageId[] = [];
     for (const image of chain) {
-      if (this.writing.has(image.id)) return false;
       const existing = await this.meta.getImage(image.id);
       let ancestry: readonly ImageId[];
       if (existing?.status === 'complete') {
         ancestry = (await this.meta.getAncestry(image.id)) ?? [image.id];
       } else {
+        // Asked only of images not complete yet (on many nodes, a question to PostgreSQL).
+        if (await this.isWriting(image.id)) return false;
         ancestry = [image.id, ...parentAncestry];
         if (ancestry.length > MAX_ANCESTRY) return false;
         const at = this.now().toISOString();
@@ -261,7 +259,8 @@ export class ImageService {
    * Counters for caches of what depends on images' states (the repositories' image lists):
    * `completions` grows whenever an image becomes complete, `forgets` whenever an image is
    * deleted or repaired (see forget). Nothing else changes which images are complete:
-   * a complete image is immutable.
+   * a complete image is immutable. They count this node's changes only: caches keyed on
+   * them must be of a store only this process writes (see RepositoryService.listImages).
    */
   get stateChanges(): { completions: number; forgets: number } {
     return { completions: this.completions, forgets: this.forgets };
@@ -275,36 +274,25 @@ export class ImageService {
     return record;
   }
 
-  /** The record whatever its state, or null. Complete records are immutable: cached. */
-  async find(id: ImageId): Promise<ImageRecord | null> {
-    const cached = this.completeCache.get(id);
-    if (cached) return cached;
-    const record = await this.meta.getImage(id);
-    if (record?.status === 'complete') this.completeCache.set(id, record);
-    return record;
+  /**
+   * The record whatever its state, or null. One node caches complete images in front of the
+   * store (store/metadata/image-cache.ts); nodes sharing PostgreSQL read it every time.
+   */
+  find(id: ImageId): Promise<ImageRecord | null> {
+    return this.meta.getImage(id);
   }
 
   async getJson(id: ImageId): Promise<ImageJsonView> {
     const record = await this.getComplete(id);
-    let json = this.jsonCache.get(id);
-    if (!json) {
-      const stored = await this.meta.getImageJson(id);
-      if (!stored) throw notFound('Image not found');
-      json = stored;
-      this.jsonCache.set(id, json);
-    }
+    const json = await this.meta.getImageJson(id);
+    if (!json) throw notFound('Image not found');
     return { json, layerSize: record.layer?.size ?? null, payloadChecksum: record.layer?.payloadChecksum ?? null };
   }
 
-  /** [id, parent, …]; frozen and shared (the same array while it is cached). */
+  /** [id, parent, …]; frozen (the same array while the image cache holds it). */
   async getAncestry(id: ImageId): Promise<readonly ImageId[]> {
     await this.getComplete(id);
-    let ancestry = this.ancestryCache.get(id);
-    if (!ancestry) {
-      ancestry = Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
-      this.ancestryCache.set(id, ancestry);
-    }
-    return ancestry;
+    return Object.freeze((await this.meta.getAncestry(id)) ?? [id]);
   }
 
   async getLayer(id: ImageId): Promise<LayerView> {
@@ -323,30 +311,26 @@ export class ImageService {
     return reader;
   }
 
-  /** Is some request writing this image right now (garbage collection spares it)? */
-  isWriting(id: ImageId): boolean {
-    return this.writing.has(id);
+  /** Is some request (on any node) writing this image right now (garbage collection spares it)? */
+  isWriting(id: ImageId): Promise<boolean> {
+    return this.locks.isKeyHeld(imageKey(id));
   }
 
-  /** Forgets cached records (after a delete or a repair). */
-  forget(id: ImageId): void {
+  /** Counts a delete or a repair of an image (see stateChanges). */
+  forget(_id: ImageId): void {
     this.forgets += 1;
-    this.completeCache.delete(id);
-    this.jsonCache.delete(id);
-    this.ancestryCache.delete(id);
   }
 
   private async exclusive<T>(id: ImageId, fn: () => Promise<T>): Promise<T> {
-    if (this.writing.has(id)) {
-      throw new RegistryError('UPLOAD_IN_PROGRESS', 'Another request is uploading this image; retry later');
-    }
-    this.writing.add(id);
-    try {
-      return await fn();
-    } finally {
-      this.writing.delete(id);
-    }
+    const held = await this.locks.keyed(imageKey(id), fn);
+    if (!held.acquired) throw new RegistryError('UPLOAD_IN_PROGRESS', 'Another request is uploading this image; retry later');
+    return held.value;
   }
+}
+
+/** The keyed lock of one image's writers. */
+function imageKey(id: ImageId): string {
+  return `image:${id}`;
 }
 
 function parseImageJson(body: Buffer): Record<string, unknown> {

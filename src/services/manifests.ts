@@ -29,7 +29,7 @@ import type { ManifestLink, RepoRecord, TagRecord } from '../domain/records.js';
 import type { ImageManifestStore, ManifestFlavor, ManifestStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
 import type { AccessService, Principal } from './access.js';
 import type { BlobService } from './blobs.js';
-import type { Gate } from './gate.js';
+import type { WriteGate } from '../store/locks/locks.js';
 import type { RepositoryService } from './repositories.js';
 
 /** How the v1 face and the v2 face see each other's images (services/image-bridge.ts). */
@@ -88,7 +88,7 @@ export class ManifestService {
     private readonly repos: RepositoryService,
     private readonly blobs: BlobService,
     private readonly access: AccessService,
-    private readonly gate: Gate,
+    private readonly gate: WriteGate,
     private readonly v1: V1Face,
     private readonly maxManifestBytes: number,
     private readonly now: () => Date = () => new Date(),
@@ -120,7 +120,7 @@ export class ManifestService {
     const manifest = parseManifest(bytes, contentType);
 
     let imageId: ImageId | null = null;
-    await this.gate.withShared(async () => {
+    await this.gate.shared(async () => {
       await this.checkReferences(name, manifest);
       imageId = await this.v1.imagesFor(name, digest, manifest);
       await this.repos.ensure(name);

@@ -10,19 +10,22 @@ import { isImageId, type ImageId, type RepoName, type Tag } from '../domain/name
 import type { ClientInfo, Permission, RepoAccess, RepoImageEntry, RepoRecord, TagRecord } from '../domain/records.js';
 import type { AccountStore, ImageListStore, ImageStore, RepositoryStore, TagStore } from '../store/metadata/ports.js';
 import type { EventBus } from './events.js';
-import type { Gate } from './gate.js';
+import type { Locks } from '../store/locks/locks.js';
 import type { ImageService } from './images.js';
+
+/** How long a tag write waits for another node's writes of the same repository's tags. */
+const TAG_LOCK_WAIT_MS = 30_000;
 
 export class RepositoryService {
   constructor(
     private readonly meta: ImageStore & RepositoryStore & TagStore & ImageListStore & AccountStore,
     private readonly images: ImageService,
-    private readonly gate: Gate,
+    private readonly locks: Locks,
     private readonly events: EventBus,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Tag writes and deletes of one repository, one at a time. */
+  /** Tag writes and deletes of one repository, one at a time in this process (see inTagOrder). */
   private readonly tagWrites = new KeyedQueue();
 
   /**
@@ -87,8 +90,9 @@ export class RepositoryService {
 
   private async writeTag(name: RepoName, tag: Tag, target: { imageId: ImageId | null; manifest?: string }, userAgent: string | undefined, actor: string | null): Promise<void> {
     const { imageId } = target;
-    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
+    await this.inTagOrder(name, async () => {
       if (imageId) {
+        // Under the tag lock and the write gate: GC cannot delete it before the tag is written.
         const image = await this.images.find(imageId);
         if (!image) throw notFound('Image not found');
         if (image.status !== 'complete') throw new RegistryError('IMAGE_INCOMPLETE', 'Image is being uploaded, retry later');
@@ -99,8 +103,26 @@ export class RepositoryService {
       const ancestry = imageId ? await this.images.getAncestry(imageId) : [];
       const record = target.manifest ? { imageId, manifest: target.manifest, info } : { imageId, info };
       await this.meta.putTag(name, tag, record, { ...repo, lastTagInfo: info }, ancestry);
-    }));
+    });
     this.events.emit({ type: 'push', repo: name, tag, imageId, manifest: target.manifest, actor, at: this.now() });
+  }
+
+  /**
+   * Runs `fn` under the write gate, alone among the tag writes and deletes of `name` on
+   * every node: in this process a queue (so the repository's keyed lock, `tags:<name>`, is
+   * free whenever this process asks for it, and costs a Set lookup), across nodes that
+   * keyed lock, asked again while another node holds it (tag writes are short).
+   */
+  private inTagOrder<T>(name: RepoName, fn: () => Promise<T>): Promise<T> {
+    return this.tagWrites.run(name.full, async () => {
+      const deadline = this.now().getTime() + TAG_LOCK_WAIT_MS;
+      for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+        const held = await this.locks.keyed(`tags:${name.full}`, () => this.locks.shared(fn));
+        if (held.acquired) return held.value;
+        if (this.now().getTime() > deadline) throw new RegistryError('UNAVAILABLE', 'The repository\'s tags are being written by another node; retry later', { retryAfter: 1 });
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    });
   }
 
   /** The tag's record (v1 image and/or v2 manifest), or null. */
@@ -116,7 +138,7 @@ export class RepositoryService {
   async deleteTag(name: RepoName, tag: Tag, actor: string | null = null): Promise<void> {
     // In the same queue as tag writes: a tag set while this one goes must not have its
     // images unlinked by the pruning below.
-    await this.tagWrites.run(name.full, () => this.gate.withShared(async () => {
+    await this.inTagOrder(name, async () => {
       if (!(await this.meta.deleteTag(name, tag))) throw notFound(`Tag not found: ${tag}`);
       const reached = new Set<ImageId>();
       for (const [, record] of await this.meta.listTags(name)) {
@@ -129,7 +151,7 @@ export class RepositoryService {
         if ((await this.images.find(entry.id))?.status === 'complete') unreached.push(entry.id);
       }
       if (unreached.length > 0) await this.meta.unlinkRepoImages(name, unreached);
-    }));
+    });
     this.events.emit({ type: 'tag_delete', repo: name, tag, actor, at: this.now() });
   }
 
@@ -172,7 +194,7 @@ export class RepositoryService {
    * the repository's write token without being declared (see AccessService.authorizeImage).
    */
   async addToImageList(name: RepoName, entries: RepoImageEntry[]): Promise<void> {
-    await this.gate.withShared(async () => {
+    await this.locks.shared(async () => {
       await this.ensure(name);
       await this.meta.mergeRepoImages(name, entries);
     });
@@ -187,7 +209,9 @@ export class RepositoryService {
     const entries = await this.meta.getRepoImages(name);
     // Reused while the store's list is the same and no listed image changed state: one that
     // was not complete may have completed since (completions), any may have been deleted
-    // or repaired (forgets). Complete images never change otherwise.
+    // or repaired (forgets). Complete images never change otherwise. The counters only see
+    // this node, which is enough: only a store that is the one writer of its lists (LevelDB,
+    // memory) hands out the same list twice; PostgreSQL's is new on every read.
     const changes = this.images.stateChanges;
     const cached = this.imageLists.get(entries);
     if (cached && cached.forgets === changes.forgets && (cached.incomplete === 0 || cached.completions === changes.completions)) {

@@ -11,13 +11,17 @@
  * the expiry, that the session was not ended by a logout, and that its account still exists,
  * is active and has the same password.
  *
- * A logout ends the session at once in this process (its id is remembered until it would
- * have expired, at most MAX_ENDED ids); the cookie is also removed from the browser. The
- * list is in memory: after a restart a copied cookie of an ended session works again until
- * its expiry (`ui_session_ttl_seconds`).
+ * A logout ends the session at once (its id is remembered until it would have expired, in
+ * an EndedSessionStore); the cookie is also removed from the browser. With metadata_store
+ * postgres the ended ids are in PostgreSQL: a logout on one node ends the session on every
+ * node, and a restart forgets none. Otherwise they are in this process's memory (at most
+ * MAX_ENDED ids): after a restart a copied cookie of an ended session works again until its
+ * expiry (`ui_session_ttl_seconds`).
  */
 import { randomBytes } from 'node:crypto';
 import type { UserRecord } from '../domain/records.js';
+import { InMemoryEndedSessions } from '../store/ended-sessions.js';
+import type { EndedSessionStore } from '../store/metadata/ports.js';
 import { passwordVersion } from './jwt.js';
 import type { KeyRing } from './keyring.js';
 import type { UserService } from './users.js';
@@ -52,15 +56,18 @@ interface Payload {
   p: string;
 }
 
+/** How often sessions past their expiry are dropped from the ended list (seconds). */
+const PRUNE_EVERY_S = 600;
+
 export class SessionService {
-  /** Session id → its expiry (unix s), for sessions a logout ended. */
-  private readonly ended = new Map<string, number>();
+  private prunedAt = 0;
 
   constructor(
     private readonly keys: KeyRing,
     private readonly users: UserService,
     private readonly ttlSeconds: number,
     private readonly now: () => number = () => Date.now(),
+    private readonly ended: EndedSessionStore = new InMemoryEndedSessions(MAX_ENDED),
   ) {}
 
   /** A new session for `user`. */
@@ -89,7 +96,7 @@ export class SessionService {
     }
     const { s, u, e, p } = payload;
     if (typeof s !== 'string' || typeof u !== 'string' || typeof e !== 'number' || typeof p !== 'string') return null;
-    if (e <= this.nowSeconds() || this.ended.has(s)) return null;
+    if (e <= this.nowSeconds() || (await this.ended.isSessionEnded(s, this.nowSeconds()))) return null;
     const user = await this.users.get(u);
     if (!user || !user.active || passwordVersion(user.passwordHash) !== p) return null;
     return { id: s, user, expiresAt: e };
@@ -104,14 +111,14 @@ export class SessionService {
     return this.issue(user);
   }
 
-  /** Ends a session now (logout). */
-  end(session: Session): void {
+  /** Ends a session now (logout), on every node that shares the store. */
+  async end(session: Session): Promise<void> {
     const now = this.nowSeconds();
-    for (const [id, expiry] of this.ended) {
-      if (expiry > now && this.ended.size < MAX_ENDED) break;
-      this.ended.delete(id);
+    await this.ended.endSession(session.id, session.expiresAt);
+    if (now - this.prunedAt >= PRUNE_EVERY_S) {
+      this.prunedAt = now;
+      await this.ended.pruneEndedSessions(now);
     }
-    this.ended.set(session.id, session.expiresAt);
   }
 
   private nowSeconds(): number {

@@ -56,14 +56,8 @@ export class UploadService {
   }
 
   /** PATCH: appends a chunk at the session's offset. */
-  async append(name: RepoName, id: string, source: Readable, options: ChunkOptions = {}): Promise<UploadRecord> {
-    const record = await this.get(name, id);
-    const upload = this.hold(record);
-    try {
-      return await this.appendChunk(record, upload, source, options);
-    } finally {
-      upload.release();
-    }
+  append(name: RepoName, id: string, source: Readable, options: ChunkOptions = {}): Promise<UploadRecord> {
+    return this.hold(name, id, (record, upload) => this.appendChunk(record, upload, source, options));
   }
 
   /**
@@ -72,10 +66,9 @@ export class UploadService {
    * (DIGEST_INVALID), as Docker Distribution does; a malformed one leaves it open.
    */
   async finish(name: RepoName, id: string, digest: unknown, source: Readable | null, options: ChunkOptions = {}): Promise<IngestedBlob> {
-    const record = await this.get(name, id);
+    await this.get(name, id);
     const expected = expectDigest(digest);
-    const upload = this.hold(record);
-    try {
+    return this.hold(name, id, async (record, upload) => {
       let current = record;
       if (source) current = await this.appendChunk(record, upload, source, options);
       try {
@@ -86,20 +79,12 @@ export class UploadService {
         if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(upload, current.id);
         throw err;
       }
-    } finally {
-      upload.release();
-    }
+    });
   }
 
   /** DELETE: ends the session and drops its bytes. */
   async cancel(name: RepoName, id: string): Promise<void> {
-    const record = await this.get(name, id);
-    const upload = this.hold(record);
-    try {
-      await this.end(upload, record.id);
-    } finally {
-      upload.release();
-    }
+    await this.hold(name, id, (record, upload) => this.end(upload, record.id));
   }
 
   /** POST ?digest= with the whole blob as the body: one request, no session kept. */
@@ -120,20 +105,26 @@ export class UploadService {
   async *abandoned(maxIdleMs: number): AsyncIterable<UploadRecord> {
     const now = this.now().getTime();
     for await (const record of this.meta.listUploads()) {
-      if (this.ingest.isBusy(record.id)) continue;
-      if (now - Date.parse(record.updatedAt) >= maxIdleMs) yield record;
+      if (now - Date.parse(record.updatedAt) >= maxIdleMs && !(await this.ingest.isBusy(record.id))) yield record;
     }
   }
 
   /** Removes a session and its bytes (GC, for abandoned ones). */
   async reclaim(record: UploadRecord): Promise<void> {
-    if (this.ingest.isBusy(record.id)) return;
+    if (await this.ingest.isBusy(record.id)) return;
     await this.ingest.discard(record.id);
     await this.meta.deleteUpload(record.id);
   }
 
-  private hold(record: UploadRecord): Upload {
-    return this.ingest.resume(record.id, record.offset);
+  /**
+   * Runs `fn` holding the session (BLOB_UPLOAD_INVALID while another request on any node
+   * does), with its record as it is once held: the one read before may be a chunk behind.
+   */
+  private hold<T>(name: RepoName, id: string, fn: (record: UploadRecord, upload: Upload) => Promise<T>): Promise<T> {
+    return this.ingest.hold(id, async (open) => {
+      const record = await this.get(name, id);
+      return fn(record, open(record.offset));
+    });
   }
 
   private async appendChunk(record: UploadRecord, upload: Upload, source: Readable, options: ChunkOptions): Promise<UploadRecord> {

@@ -50,7 +50,7 @@ export class UserService {
   private writeChain: Promise<unknown> = Promise.resolve();
   /** Password checks of one account run one at a time, so the throttle counts every one. */
   private readonly checking = new Map<string, Promise<unknown>>();
-  private throttle: LoginThrottle;
+  private readonly throttle: LoginThrottle;
 
   constructor(
     private readonly meta: AccountStore,
@@ -58,11 +58,6 @@ export class UserService {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.throttle = options.loginThrottle ?? new LoginThrottle();
-  }
-
-  /** Replaces the login throttle (the server sets the configured one). */
-  setLoginThrottle(throttle: LoginThrottle): void {
-    this.throttle = throttle;
   }
 
   get signupEnabled(): boolean {
@@ -163,13 +158,13 @@ export class UserService {
   }
 
   private async checkPassword(name: string, password: string, address: string | undefined): Promise<UserRecord> {
-    this.throttle.check(name, address);
+    await this.throttle.check(name, address);
     const user = /^[a-z0-9_]{4,30}$/.test(name) ? await this.meta.getUser(name) : null;
     if (!user || !(await this.passwordMatches(user, password))) {
-      this.throttle.failure(name, address);
+      await this.throttle.failure(name, address);
       throw new RegistryError('UNAUTHORIZED', 'Wrong login/password, please try again');
     }
-    this.throttle.success(name);
+    await this.throttle.success(name);
     if (!user.active) throw new RegistryError('INACTIVE_ACCOUNT', 'Account is not active');
     return user;
   }

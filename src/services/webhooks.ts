@@ -6,6 +6,13 @@
  * them is never slowed and a restart loses none. A failed delivery (network error, timeout,
  * non-2xx) is retried with exponential backoff until `maxAttempts`, then dropped and logged.
  *
+ * Many nodes may share one queue (PostgreSQL): a node takes due notifications with a claim
+ * (MetadataStore.claimWebhooks) that hides them from every other node for `leaseMs`, so
+ * each notification is delivered by one node. A node that dies mid-delivery leaves its
+ * claims to be retried by any node once the lease ends; a node that stops gracefully hands
+ * back the ones it had not tried yet. A claim holds no more notifications than can be tried
+ * within the lease, one at a time (each attempt is bounded by `timeoutMs`).
+ *
  * A URL may carry credentials (`https://user:secret@host/…`): they are sent as
  * `Authorization: Basic` (fetch refuses URLs with credentials), and logs show the URL with
  * its credentials and query values masked, since either may be the receiver's secret.
@@ -21,10 +28,14 @@ export interface WebhookOptions {
   maxAttempts: number;
   retryBaseMs: number;
   timeoutMs: number;
+  /** How long a claim hides the notifications it took from other deliverers (default: 60 s). */
+  leaseMs?: number;
 }
 
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** Most notifications one claim takes. */
 const BATCH = 20;
+const DEFAULT_LEASE_MS = 60_000;
 
 export class WebhookService {
   private timer: NodeJS.Timeout | null = null;
@@ -94,14 +105,29 @@ export class WebhookService {
     await this.running;
   }
 
-  /** Delivers everything due now (one round); returns how many deliveries were attempted. */
+  /** At least two attempts' time: a lease never ends while its one attempt may still run. */
+  private get leaseMs(): number {
+    return Math.max(this.options.leaseMs ?? DEFAULT_LEASE_MS, 2 * this.options.timeoutMs);
+  }
+
+  /** Notifications one claim takes: as many as can be tried one by one within the lease. */
+  private get claimSize(): number {
+    return Math.max(1, Math.min(BATCH, Math.floor(this.leaseMs / (this.options.timeoutMs + 1000))));
+  }
+
+  /** Claims what is due now and delivers it (one claim); returns how many deliveries were claimed. */
   async deliverDue(): Promise<number> {
-    const due = await this.meta.dueWebhooks(this.now(), BATCH);
-    for (const delivery of due) {
-      if (this.stopped) break;
-      await this.attempt(delivery);
+    const claimed = await this.meta.claimWebhooks(this.now(), this.claimSize, this.leaseMs);
+    for (let i = 0; i < claimed.length; i++) {
+      if (this.stopped) {
+        // Stopping: hand back what was not tried, due now for any node.
+        const now = this.now();
+        for (const left of claimed.slice(i)) await this.meta.rescheduleWebhook(left, { ...left, dueAt: now });
+        break;
+      }
+      await this.attempt(claimed[i]);
     }
-    return due.length;
+    return claimed.length;
   }
 
   private kick(): void {
@@ -122,8 +148,8 @@ export class WebhookService {
 
   private async round(): Promise<void> {
     try {
-      let attempted = BATCH;
-      while (attempted === BATCH && !this.stopped) attempted = await this.deliverDue();
+      let claimed = this.claimSize;
+      while (claimed === this.claimSize && !this.stopped) claimed = await this.deliverDue();
     } catch (err) {
       this.logger.error({ err }, 'webhook delivery round failed');
     }

@@ -40,7 +40,7 @@ export interface EngineChoice {
   s3?: boolean;
 }
 
-const NOT_STARTED = { url: '', endpoint: '', region: '', accessKeyId: '', secretAccessKey: '', dir: '', stop: async () => {} };
+const NOT_STARTED = { url: '', endpoint: '', region: '', accessKeyId: '', secretAccessKey: '', dir: '', halt: async () => {}, resume: async () => {}, stop: async () => {} };
 
 /** Starts the engines (in parallel); the caller stops them. */
 export async function startEngines(choice: EngineChoice = {}): Promise<{ info: EngineInfo; startMs: { postgres: number; s3: number }; stop(): Promise<void> }> {

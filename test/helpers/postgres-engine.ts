@@ -30,6 +30,10 @@ export interface PostgresEngine {
   /** postgres://postgres@127.0.0.1:<port>/postgres */
   url: string;
   dir: string;
+  /** Stops the server (fast shutdown: sessions are cut) and keeps its data: a database gone away. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port and data after halt(): a database restarted. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,11 +68,9 @@ export async function startPostgres(options: { startTimeoutMs?: number } = {}): 
 
   let daemon: Daemon | undefined;
   let url = '';
-  // The port is free when picked but may be taken before postgres binds it: try again then.
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-    daemon = await startDaemon(
+  let port = 0;
+  const launch = () =>
+    startDaemon(
       'postgres',
       path.join(BIN, 'postgres'),
       [
@@ -86,6 +88,11 @@ export async function startPostgres(options: { startTimeoutMs?: number } = {}): 
       log,
       { ...user, env, cwd: dir },
     );
+  // The port is free when picked but may be taken before postgres binds it: try again then.
+  for (let attempt = 0; ; attempt++) {
+    port = await freePort();
+    url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    daemon = await launch();
     try {
       await waitUntil('PostgreSQL', () => probe(url), [daemon], options.startTimeoutMs ?? 60_000);
       break;
@@ -97,14 +104,23 @@ export async function startPostgres(options: { startTimeoutMs?: number } = {}): 
       }
     }
   }
-  const running = daemon;
+  let running = daemon;
+  const halt = async () => {
+    // SIGINT: "fast" shutdown (rolls back open transactions, does not wait for clients).
+    if (!running.exited) running.child.kill('SIGINT');
+    await running.stop(10_000);
+  };
   return {
     url,
     dir,
+    halt,
+    async resume() {
+      if (!running.exited) return;
+      running = await launch();
+      await waitUntil('PostgreSQL', () => probe(url), [running], options.startTimeoutMs ?? 60_000);
+    },
     async stop() {
-      // SIGINT: "fast" shutdown (rolls back open transactions, does not wait for clients).
-      if (!running.exited) running.child.kill('SIGINT');
-      await running.stop(10_000);
+      await halt();
       await fs.rm(dir, { recursive: true, force: true });
     },
   };

@@ -101,13 +101,21 @@ describe('garbage collection of v2 content', () => {
       const now = Date.now();
       collector.now = () => now + 120_000;
       // A session a request is writing right now is spared.
-      const writing = srv.running.services.ingest.resume(fresh.split('/').pop() as string, 0);
+      let release!: () => void;
+      let held!: () => void;
+      const holding = new Promise<void>((resolve) => (held = resolve));
+      const writing = srv.running.services.ingest.hold(fresh.split('/').pop() as string, () => {
+        held();
+        return new Promise<void>((resolve) => (release = resolve));
+      });
+      await holding;
       try {
         const report = await srv.running.services.gc.run({ dryRun: false, graceMs: 0, uploadExpiryMs: 60_000 });
         assert.equal(report.uploads.reclaimed, 1);
         assert.equal(report.uploads.bytesFreed, 10_000);
       } finally {
-        writing.release();
+        release();
+        await writing;
       }
       assert.equal((await rawRequest(`${srv.url}${idle}`)).status, 404);
       assert.equal((await rawRequest(`${srv.url}${fresh}`)).status, 204);

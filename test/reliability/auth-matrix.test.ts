@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseRepoPath } from '../../src/domain/names.js';
+import { InMemoryLoginFailures } from '../../src/store/login-failures.js';
 import { LoginThrottle } from '../../src/services/throttle.js';
 import { TokenService } from '../../src/services/tokens.js';
 import { basicAuth, login, push, tokenAuth, type Credentials, type Docker1Image } from '../helpers/docker1.js';
@@ -382,9 +383,9 @@ describe('login throttle: 429 + Retry-After per account and per address, never a
 });
 
 describe('LoginThrottle (a clock of its own)', () => {
-  const refusal = (fn: () => void): number | null => {
+  const refusal = async (fn: () => Promise<void>): Promise<number | null> => {
     try {
-      fn();
+      await fn();
       return null;
     } catch (err) {
       assert.equal((err as { code?: string }).code, 'TOO_MANY_REQUESTS');
@@ -392,41 +393,43 @@ describe('LoginThrottle (a clock of its own)', () => {
     }
   };
 
-  it('a sliding window: refused from the limit on, until the oldest counted failure is window-old', () => {
+  it('a sliding window: refused from the limit on, until the oldest counted failure is window-old', async () => {
     let now = 1_000_000;
     const t = new LoginThrottle({ maxFailuresPerUser: 3, maxFailuresPerAddress: 100, windowMs: 10_000 }, () => now);
     for (let i = 0; i < 3; i++) {
-      assert.equal(refusal(() => t.check('u', 'a')), null);
-      t.failure('u', 'a');
+      assert.equal(await refusal(() => t.check('u', 'a')), null);
+      await t.failure('u', 'a');
       now += 1000;
     }
     // Failures at 0 s, 1 s, 2 s; now 3 s: free again at 10 s (7 s from now).
-    assert.equal(refusal(() => t.check('u', 'a')), 7);
+    assert.equal(await refusal(() => t.check('u', 'a')), 7);
     now += 6500;
-    assert.equal(refusal(() => t.check('u', 'a')), 1, 'Retry-After is rounded up');
+    assert.equal(await refusal(() => t.check('u', 'a')), 1, 'Retry-After is rounded up');
     now += 500;
-    assert.equal(refusal(() => t.check('u', 'a')), null, 'the first failure left the window');
-    t.failure('u', 'a');
-    assert.equal(refusal(() => t.check('u', 'a')), 1, 'three failures in the window again (1 s, 2 s, 10 s)');
-    t.success('u');
-    assert.equal(refusal(() => t.check('u', 'a')), null, 'a success clears the account');
+    assert.equal(await refusal(() => t.check('u', 'a')), null, 'the first failure left the window');
+    await t.failure('u', 'a');
+    assert.equal(await refusal(() => t.check('u', 'a')), 1, 'three failures in the window again (1 s, 2 s, 10 s)');
+    await t.success('u');
+    assert.equal(await refusal(() => t.check('u', 'a')), null, 'a success clears the account');
   });
 
-  it('per address, whatever the account; a success does not clear the address', () => {
+  it('per address, whatever the account; a success does not clear the address', async () => {
     const now = 5_000_000;
     const t = new LoginThrottle({ maxFailuresPerUser: 100, maxFailuresPerAddress: 4, windowMs: 60_000 }, () => now);
-    for (const user of ['a1', 'a2', 'a3', 'a4']) t.failure(user, '10.0.0.1');
-    t.success('a1');
-    assert.equal(refusal(() => t.check('someone', '10.0.0.1')), 60);
-    assert.equal(refusal(() => t.check('someone', '10.0.0.2')), null, 'another address is not refused');
-    assert.equal(refusal(() => t.check('someone', undefined)), null);
+    for (const user of ['a1', 'a2', 'a3', 'a4']) await t.failure(user, '10.0.0.1');
+    await t.success('a1');
+    assert.equal(await refusal(() => t.check('someone', '10.0.0.1')), 60);
+    assert.equal(await refusal(() => t.check('someone', '10.0.0.2')), null, 'another address is not refused');
+    assert.equal(await refusal(() => t.check('someone', undefined)), null);
   });
 
-  it('memory stays bounded', () => {
-    const t = new LoginThrottle({ maxFailuresPerUser: 5, maxFailuresPerAddress: 5, windowMs: 60_000, maxKeys: 100 }, () => 1);
-    for (let i = 0; i < 1000; i++) t.failure(`user${i}`, `addr${i}`);
-    assert.ok(t.tracked.users <= 100 && t.tracked.addresses <= 100, JSON.stringify(t.tracked));
-    t.failure('x'.repeat(100_000), 'a');
-    assert.ok(t.tracked.users <= 100);
+  it('memory stays bounded', async () => {
+    const failures = new InMemoryLoginFailures(200);
+    const t = new LoginThrottle({ maxFailuresPerUser: 5, maxFailuresPerAddress: 5, windowMs: 60_000 }, () => 1, failures);
+    for (let i = 0; i < 1000; i++) await t.failure(`user${i}`, `addr${i}`);
+    assert.ok(failures.size <= 200, String(failures.size));
+    await t.failure('x'.repeat(100_000), 'a');
+    assert.ok(failures.size <= 200);
+    assert.equal((await failures.recentFailures(`user:${'x'.repeat(64)}…`, 0, 5)).length, 1, 'a long name is one key of bounded length');
   });
 });

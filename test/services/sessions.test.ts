@@ -69,7 +69,7 @@ describe('SessionService', () => {
   test('a logout ends the session; other sessions of the same account go on', async () => {
     const one = sessions.issue(await user());
     const two = sessions.issue(await user());
-    sessions.end(one.session);
+    await sessions.end(one.session);
     assert.equal(await sessions.open(one.value), null);
     assert.ok(await sessions.open(two.value));
   });

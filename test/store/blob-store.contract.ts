@@ -135,6 +135,19 @@ export function blobStoreContract(name: string, factory: BlobStoreFactory): void
         assert.deepEqual(await readAll(await store.read(kept)), Buffer.from('committed before the crash'));
       });
 
+      it('reclaimStale() counts (dry run) and removes uploads idle that long, keeps younger ones and blobs', async () => {
+        const kept = await putBlob(store, Buffer.from('a committed blob'));
+        const stale = await upload(store, randomBytes(3000));
+        const later = Date.now() + 60_000;
+        assert.deepEqual(await store.reclaimStale(3600_000, false, later), { removed: 0, bytes: 0 }, 'younger than an hour');
+        assert.deepEqual(await store.reclaimStale(30_000, true, later), { removed: 1, bytes: 3000 }, 'a dry run counts');
+        assert.deepEqual(await store.reclaimStale(30_000, false, later), { removed: 1, bytes: 3000 });
+        assert.deepEqual(await store.reclaimStale(0, false, later), { removed: 0, bytes: 0 }, 'nothing left');
+        await stale.abort();
+        assert.deepEqual(await store.init(), { removedTemp: 0 });
+        assert.deepEqual(await listAll(store), [kept]);
+      });
+
       it('is idempotent on an initialised store', async () => {
         const digest = await putBlob(store, Buffer.from('x'));
         assert.deepEqual(await store.init(), { removedTemp: 0 });

@@ -666,6 +666,50 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.deepEqual(await collect(store.listWebhooks()), [a]);
       });
 
+      it('claimWebhooks takes what is due, oldest first, at most limit, and moves it to the end of the lease', async () => {
+        const [d0, d1, d2, later] = [makeDelivery(T), makeDelivery(T + 10), makeDelivery(T + 20), makeDelivery(T + 1000)];
+        await store.enqueueWebhooks([later, d2, d0, d1]);
+        const lease = 60_000;
+        const claimed = await store.claimWebhooks(T + 20, 2, lease);
+        assert.deepEqual(claimed, [d0, d1].map((d) => ({ ...d, dueAt: T + 20 + lease })), 'as queued now: due when the lease ends');
+        // Not due again before the lease ends: no other claim gets them.
+        assert.deepEqual(await store.dueWebhooks(T + 20, 10), [d2]);
+        assert.deepEqual(await store.claimWebhooks(T + 20, 10, lease), [{ ...d2, dueAt: T + 20 + lease }]);
+        assert.deepEqual(await store.claimWebhooks(T + 500, 10, lease), []);
+        assert.equal((await collect(store.listWebhooks())).length, 4, 'claimed deliveries stay queued');
+        // The claimer finishes: it removes or reschedules what it claimed, as it was returned.
+        await store.removeWebhook(claimed[0]);
+        const retry = { ...claimed[1], attempts: 1, dueAt: T + 2000, lastError: 'HTTP 500' };
+        await store.rescheduleWebhook(claimed[1], retry);
+        assert.deepEqual((await collect(store.listWebhooks())).sort(byId), [{ ...d2, dueAt: T + 20 + lease }, later, retry].sort(byId));
+        assert.deepEqual(await store.claimWebhooks(T + 2000, 10, lease), [later, retry].map((d) => ({ ...d, dueAt: T + 2000 + lease })));
+      });
+
+      it('a claim whose lease ended is claimed again; the first claimer coming back late changes nothing', async () => {
+        const d = makeDelivery(T);
+        await store.enqueueWebhooks([d]);
+        const [first] = await store.claimWebhooks(T, 10, 1000);
+        assert.deepEqual(await store.claimWebhooks(T + 999, 10, 1000), [], 'still leased');
+        // The first claimer died (or hangs): the lease ends and another claim takes it.
+        const [second] = await store.claimWebhooks(T + 1000, 10, 1000);
+        assert.deepEqual(second, { ...d, dueAt: T + 2000 });
+        // The first one finishes late: neither its removal nor its retry touches the new claim.
+        await store.rescheduleWebhook(first, { ...first, attempts: 1, dueAt: T + 5000 });
+        await store.removeWebhook(first);
+        assert.deepEqual(await collect(store.listWebhooks()), [second], 'one copy, the second claim\'s');
+        await store.removeWebhook(second);
+        assert.deepEqual(await collect(store.listWebhooks()), []);
+      });
+
+      it('claims at the same time never take the same delivery', async () => {
+        const ds = Array.from({ length: 12 }, (_, i) => makeDelivery(T + i));
+        await store.enqueueWebhooks(ds);
+        const claims = await Promise.all(Array.from({ length: 6 }, () => store.claimWebhooks(T + 100, 3, 60_000)));
+        const ids = claims.flat().map((d) => d.id);
+        assert.equal(new Set(ids).size, ids.length, 'no delivery claimed twice');
+        assert.deepEqual([...ids].sort(), ds.map((d) => d.id).sort(), 'all of them claimed');
+      });
+
       it('survives a reopen, with its order', async () => {
         const [a, b, c, d] = [makeDelivery(T + 30), makeDelivery(T + 10), makeDelivery(T + 20), makeDelivery(T + 40)];
         await store.enqueueWebhooks([a, b, c, d]);

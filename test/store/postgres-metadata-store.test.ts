@@ -12,7 +12,9 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/metadata/pg-schema.j
 import { PostgresMetadataStore } from '../../src/store/metadata/postgres-metadata-store.js';
 import { useEngines } from '../helpers/engines.js';
 import { newSchema } from '../helpers/postgres-engine.js';
-import { makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId, type MetadataStoreFactory } from './metadata-store.contract.js';
+import { freePort } from '../helpers/daemon.js';
+import type { RegistryError } from '../../src/domain/errors.js';
+import { makeDelivery, makeImage, makeRepo, makeTag, makeUser, metadataStoreContract, newId, type MetadataStoreFactory } from './metadata-store.contract.js';
 import { oauthStoreContract } from './oauth-store.contract.js';
 
 const engines = useEngines({ s3: false });
@@ -145,6 +147,36 @@ describe('PostgresMetadataStore on PostgreSQL', () => {
     await a.deleteRepoStats(name);
     assert.equal(await b.getRepoPulls(name), null);
     assert.deepEqual(await b.getTagStats(name, [parseTag('y')]), [{ lastPulledAt: null, pusher: null }]);
+  });
+
+  it('webhook claims by three nodes at once never take one delivery twice (FOR UPDATE SKIP LOCKED)', async () => {
+    const nodes = [await open(), await open(), await open()];
+    const T = 1_700_000_000_000;
+    const deliveries = Array.from({ length: 60 }, (_, i) => makeDelivery(T + i));
+    await nodes[0].enqueueWebhooks(deliveries);
+    const claims = await Promise.all(Array.from({ length: 30 }, (_, i) => nodes[i % 3].claimWebhooks(T + 100, 4, 60_000)));
+    const ids = claims.flat().map((d) => d.id);
+    assert.equal(new Set(ids).size, ids.length, 'no delivery claimed twice');
+    assert.deepEqual(ids.sort(), deliveries.map((d) => d.id).sort());
+  });
+
+  it('a database that cannot be reached is UNAVAILABLE (503) for every operation, not an internal error', async () => {
+    const url = new URL(engines.postgres.url);
+    url.port = String(await freePort());
+    // open() would fail (it migrates): a store opened on the real server, then pointed at nothing.
+    const store = await open();
+    const held = store as unknown as { pool: pg.Pool };
+    const real = held.pool;
+    held.pool = new pg.Pool({ connectionString: url.toString() });
+    const name = parseRepoName('ns', 'app');
+    try {
+      for (const op of [() => store.getRepo(name), () => store.putRepo(name, makeRepo(name)), () => store.deleteRepo(name), () => store.claimWebhooks(0, 1, 1000)]) {
+        await assert.rejects(op(), (err: RegistryError) => err.code === 'UNAVAILABLE' && err.details.retryAfter === 1);
+      }
+    } finally {
+      await held.pool.end();
+      held.pool = real;
+    }
   });
 
   it('lists more rows than one page, each once, in order', async () => {

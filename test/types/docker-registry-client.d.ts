@@ -1,6 +1,7 @@
 /**
  * The part of `docker-registry-client` (CommonJS, untyped) that the tests use: the v1
- * client (lib/registry-client-v1.js) and the repository-name parser (lib/common.js).
+ * client (lib/registry-client-v1.js), the v2 client (lib/registry-client-v2.js) and the
+ * repository-name parser (lib/common.js).
  */
 declare module 'docker-registry-client' {
   import type { IncomingMessage } from 'node:http';
@@ -73,8 +74,35 @@ declare module 'docker-registry-client' {
     close(): void;
   }
 
+  export interface RegistryClientV2Options extends RegistryClientV1Options {
+    /** Bearer token sent as it is. */
+    token?: string;
+    /** 2: ask for Docker schema 2 manifests (else schema 1). */
+    maxSchemaVersion?: number;
+    acceptManifestLists?: boolean;
+  }
+
+  export interface ManifestV2 {
+    schemaVersion: number;
+    mediaType?: string;
+    config?: { mediaType: string; size: number; digest: string };
+    layers?: Array<{ mediaType: string; size: number; digest: string }>;
+  }
+
+  export interface RegistryClientV2 {
+    readonly version: 2;
+    readonly repo: RepoInfo;
+    ping(cb: Callback<unknown>): void;
+    listTags(cb: Callback<{ name: string; tags: string[] }>): void;
+    getManifest(opts: { ref: string; maxSchemaVersion?: number; acceptManifestLists?: boolean }, cb: Callback<ManifestV2>): void;
+    /** `ress`: the responses (redirects first); the stream is the last one, paused. */
+    createBlobReadStream(opts: { digest: string }, cb: (err: ClientError | null, stream: IncomingMessage, ress: ClientResponse[]) => void): void;
+    close(): void;
+  }
+
   const drc: {
     createClientV1(opts: RegistryClientV1Options): RegistryClientV1;
+    createClientV2(opts: RegistryClientV2Options): RegistryClientV2;
     parseRepo(name: string, defaultIndex?: string): RepoInfo;
   };
   export default drc;

@@ -86,7 +86,7 @@ export class WebSessions {
   /** Ends the request's session (logout) and removes its cookie from the browser. */
   async end(ctx: Context): Promise<void> {
     const session = await this.sessionOf(ctx);
-    if (session) this.sessions.end(session);
+    if (session) await this.sessions.end(session);
     this.clearCookie(ctx);
     (ctx.state as SessionState).webSession = null;
   }

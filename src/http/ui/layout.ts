@@ -34,6 +34,7 @@ export function layout(view: View, options: PageOptions): Buffer {
   const { user, assets } = view;
   const account = user
     ? html`<span>Signed in as <strong>${user.name}</strong></span>
+        <a href="/-/account/apps">Applications</a>
         ${user.admin && html`<a href="/-/admin">Admin</a>`}
         ${postForm(view, '/-/logout', html`<button type="submit">Log out</button>`, 'inline')}`
     : html`<a href="${loginHref(view.here)}">Log in</a>`;

@@ -12,6 +12,8 @@
  *   GET|POST /-/r/:ns/:repo/tags/:tag/delete  confirm, then delete a tag
  *   GET|POST /-/r/:ns/:repo/delete           confirm (type the name), then delete the repository
  *   GET|POST /-/login, POST /-/logout        the session
+ *   GET  /-/account/apps                     the OAuth applications the user authorized
+ *   POST /-/account/apps/:client/revoke      revoke one (every token it holds stops working)
  *   GET  /-/admin, /-/admin/users|gc|fsck|storage, POST …  administrators
  *   GET  /-/static/:file                     CSS, JS, icon (static.ts)
  *
@@ -27,17 +29,19 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { invalidInput, RegistryError } from '../../domain/errors.js';
-import { parseRepoName, type RepoName } from '../../domain/names.js';
-import type { Permission } from '../../domain/records.js';
+import { parseStoredName, type RepoName } from '../../domain/names.js';
+import type { OAuthScope, Permission } from '../../domain/records.js';
+import type { AccessService } from '../../services/access.js';
 import type { CatalogService } from '../../services/catalog.js';
 import type { ConsoleService } from '../../services/console.js';
+import { OAUTH_SCOPES, type OAuthService } from '../../services/oauth.js';
 import { STATUS_BY_CODE } from '../shared/error-map.js';
 import type { RegistryState } from '../shared/middleware.js';
 import { requestHost } from '../shared/request-host.js';
 import type { WebSessions } from '../shared/web-session.js';
 import { html } from './html.js';
 import { layout, loginHref, repoPath, type PageOptions, type View } from './layout.js';
-import { loginPage } from './pages/account.js';
+import { authorizedAppsPage, loginPage } from './pages/account.js';
 import { adminHome, EMPTY_USER_FORM, fsckPage, gcPage, storagePage, usersPage } from './pages/admin.js';
 import { confirmRepoDelete, confirmTagDelete, historyPage, repositoryList, repositoryPage } from './pages/browse.js';
 import { StaticAssets, STATIC_PREFIX } from './static.js';
@@ -47,6 +51,9 @@ export interface UiDeps {
   web: WebSessions;
   catalog: CatalogService;
   console: ConsoleService;
+  /** The user's authorized OAuth applications (listed and revoked on /-/account/apps). */
+  oauth: OAuthService;
+  access: AccessService;
   /** config.endpoints: the host:port in pull commands (empty: the Host the browser used). */
   endpoints: string;
   gcGraceSeconds: number;
@@ -84,6 +91,7 @@ const NOTICES: Record<string, string> = {
   'repo-deleted': 'Repository deleted.',
   'user-created': 'User created.',
   'user-changed': 'User updated.',
+  'app-revoked': 'Access revoked: the application can no longer act for you.',
 };
 
 const PERMISSIONS = new Set<string>(['read', 'write', 'admin']);
@@ -104,7 +112,7 @@ export function uiRoutes(deps: UiDeps): Middleware {
       user: session?.user ?? null,
       // Signed in, every page has a form: Log out.
       csrf: session || forms ? web.csrfToken(ctx) : null,
-      here: ctx.url,
+      here: ctx.originalUrl,
       query: typeof ctx.query.q === 'string' ? ctx.query.q : '',
       assets,
     };
@@ -126,7 +134,8 @@ export function uiRoutes(deps: UiDeps): Middleware {
   };
   const repoOf = (ctx: Context): RepoName => {
     const params = ctx.params as { ns: string; repo: string };
-    return parseRepoName(params.ns, params.repo);
+    // v1 names, and Registry API v2 names (`a/b/c`, see repoPathOf below).
+    return parseStoredName(`${params.ns}/${params.repo}`);
   };
   const tagOf = (ctx: Context): string => (ctx.params as { tag: string }).tag;
   const host = (ctx: Context) => deps.endpoints.split(',')[0].trim() || requestHost(ctx);
@@ -244,6 +253,25 @@ export function uiRoutes(deps: UiDeps): Middleware {
     redirect(ctx, '/?done=logged-out');
   });
 
+  // ── the account: OAuth applications the user authorized ───────────────────────────
+  // Only the user, by password or session (access.accountOwner): never an OAuth token.
+  router.get('/-/account/apps', async (ctx) => {
+    const user = deps.access.accountOwner(await principal(ctx));
+    const apps = (await deps.oauth.listApps(user.name)).map((app) => ({
+      clientId: app.client_id,
+      name: app.name,
+      allows: app.scope.split(' ').filter((s): s is OAuthScope => Object.hasOwn(OAUTH_SCOPES, s)).map((s) => OAUTH_SCOPES[s]),
+      authorizedAt: app.authorized_at,
+    }));
+    await render(ctx, 200, authorizedAppsPage(await viewOf(ctx), apps, notice(ctx)));
+  });
+  router.post('/-/account/apps/:client/revoke', async (ctx) => {
+    await posted(ctx);
+    const user = deps.access.accountOwner(await principal(ctx));
+    await deps.oauth.revokeApp(user.name, (ctx.params as { client: string }).client);
+    redirect(ctx, '/-/account/apps?done=app-revoked');
+  });
+
   // ── administrators ──────────────────────────────────────────────────────────────────
   router.get('/-/admin', async (ctx) => {
     admin.authorize(await principal(ctx));
@@ -321,6 +349,8 @@ export function uiRoutes(deps: UiDeps): Middleware {
       res.setHeader('Vary', 'Cookie');
     }
     try {
+      const repoPath = repoPathOf(ctx.path);
+      if (repoPath) ctx.path = repoPath;
       await routes(ctx, () => methods(ctx, async () => undefined));
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 405) throw new UiHttpError(405, 'Method not allowed', `${ctx.method} is not allowed here.`);
@@ -355,12 +385,12 @@ export function uiRoutes(deps: UiDeps): Middleware {
     }
     // A page that needs a signed-in visitor: log in first, then come back.
     if (status === 401 && (ctx.method === 'GET' || ctx.method === 'HEAD') && !(await web.sessionOf(ctx))) {
-      return redirect(ctx, loginHref(ctx.url));
+      return redirect(ctx, loginHref(ctx.originalUrl));
     }
     const view = await viewOf(ctx);
     const body = html`<h1>${title ?? TITLES[status] ?? 'Error'}</h1>
 <p class="error" role="alert">${message}</p>
-<p>${status === 401 && !view.user ? html`<a href="${loginHref(ctx.method === 'GET' ? ctx.url : '/')}">Log in</a> · ` : ''}<a href="/">All repositories</a></p>`;
+<p>${status === 401 && !view.user ? html`<a href="${loginHref(ctx.method === 'GET' ? ctx.originalUrl : '/')}">Log in</a> · ` : ''}<a href="/">All repositories</a></p>`;
     ctx.remove('Content-Length');
     ctx.status = status;
     ctx.res.setHeader('Content-Type', HTML_TYPE);
@@ -391,6 +421,25 @@ class UiHttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** What may follow a repository's name in a UI path (`/-/r/NAME<suffix>`). */
+const REPO_SUFFIX = /^(.+?)((?:\/tags\/[^/]+(?:\/delete)?)|\/description|\/visibility|\/collaborators(?:\/remove)?|\/delete)?$/;
+
+/**
+ * Registry API v2 names may have more than two components (`a/b/c`): the routes name a
+ * repository `:ns/:repo`, so the rest of a deeper name is handed to `:repo` in one segment
+ * (`/-/r/a/b%2Fc/tags/x`), and repoOf() reads the whole name back. The suffix is matched
+ * first, so a repository whose own name ends in `/tags/<x>`, `/delete`, … is shadowed by
+ * its parent's page (v2 allows such names; nobody pushes them). Null: nothing to rewrite.
+ */
+function repoPathOf(path: string): string | null {
+  if (!path.startsWith('/-/r/')) return null;
+  const m = REPO_SUFFIX.exec(path.slice('/-/r/'.length));
+  if (!m) return null;
+  const [ns, ...rest] = m[1].split('/');
+  if (rest.length < 2) return null;
+  return `/-/r/${ns}/${encodeURIComponent(rest.join('/'))}${m[2] ?? ''}`;
 }
 
 /** Where to go after logging in: a path of this site's UI, else the repository list. */

@@ -1,7 +1,9 @@
 /**
  * Who calls the Registry API v2, and the token realm.
  *
- * - `Authorization: Bearer <token>`: a token from the realm below (registry-tokens.ts).
+ * - `Authorization: Bearer <token>`: a token from the realm below (registry-tokens.ts), or
+ *   an OAuth access token (`oat_…`, the `schemes` given: issue 17's repo_read / repo_write
+ *   act for their user within the user's permissions, as on the v1 routes).
  * - `Authorization: Basic …`: straight on every v2 route too (curl, simple clients).
  * - nothing: anonymous (public repositories may be read; `GET /v2/` asks for credentials
  *   unless the registry is standalone, which is how docker learns where to log in).
@@ -17,7 +19,7 @@ import type { RegistryTokenService } from '../../services/registry-tokens.js';
 import type { UserService } from '../../services/users.js';
 import type { UserRecord } from '../../domain/records.js';
 import type { RepoName } from '../../domain/names.js';
-import { basicUser, parseAuthorization, principalOf } from '../shared/authenticate.js';
+import { basicUser, parseAuthorization, principalOf, type AuthScheme } from '../shared/authenticate.js';
 import { readRawBody } from '../shared/body.js';
 import { NO_CACHE, sendJson } from '../shared/respond.js';
 import { originOf } from '../shared/origin.js';
@@ -42,6 +44,8 @@ export interface V2AuthDeps {
   users: UserService;
   tokens: RegistryTokenService;
   access: AccessService;
+  /** Bearer schemes besides the realm's tokens (OAuth access tokens). */
+  schemes?: readonly AuthScheme[];
 }
 
 /** Reads the caller's credentials into ctx.state.principal (bad ones: 401 at once). */
@@ -50,7 +54,9 @@ export async function authenticateV2(ctx: Context, deps: V2AuthDeps): Promise<vo
   if (!header) return;
   const { scheme, value } = parseAuthorization(header);
   let principal: Principal;
-  if (scheme === 'bearer' && value) principal = await deps.tokens.principalOf(value);
+  const extra = deps.schemes?.find((s) => s.accepts(scheme, value));
+  if (extra) principal = await extra.principal(value);
+  else if (scheme === 'bearer' && value) principal = await deps.tokens.principalOf(value);
   else if (scheme === 'basic') principal = { kind: 'user', user: await basicUser(value, deps.users, ctx.ip) };
   else throw new RegistryError('UNAUTHORIZED', 'Unsupported authorization scheme (use Bearer or Basic)');
   (ctx.state as V2State).principal = principal;

@@ -24,7 +24,7 @@ import type { ManifestService } from '../../services/manifests.js';
 import type { RegistryTokenService } from '../../services/registry-tokens.js';
 import type { UploadService } from '../../services/uploads.js';
 import type { UserService } from '../../services/users.js';
-import { principalOf } from '../shared/authenticate.js';
+import { principalOf, type AuthScheme } from '../shared/authenticate.js';
 import { sendJson } from '../shared/respond.js';
 import type { SendOptions } from '../shared/send-blob.js';
 import { authenticateV2, challengeOf, REALM_PATH, tokenRealm } from './auth.js';
@@ -46,6 +46,8 @@ export interface V2Deps {
   /** Presigned blob URLs (s3_redirect): blob GETs are redirected to the object store. */
   blobUrl?: (digest: string, expiresInSeconds: number) => Promise<string>;
   maxManifestBytes: number;
+  /** Bearer schemes besides the realm's tokens (OAuth access tokens). */
+  schemes?: readonly AuthScheme[];
 }
 
 /** What a repository route gets: the parsed name, the name as the client wrote it, the rest of the path. */

@@ -88,8 +88,19 @@ export interface BlobReader {
  * else with INVALID_INPUT before the digest reaches a path, key or request.
  */
 export interface BlobStore {
-  /** Prepares the backend; removes uploads left behind by a previous run. */
+  /**
+   * Prepares the backend; removes unfinished one-request uploads left behind by a previous
+   * run (all of them, or only those idle for the store's abandon age when other nodes
+   * share the store: theirs are in progress).
+   */
   init(): Promise<{ removedTemp: number }>;
+  /**
+   * Removes (unless `dryRun`: counts) what unfinished one-request uploads, and appends to
+   * sessions cut short, left in the store that received nothing for `idleMs` before `now`
+   * (temp files, multipart uploads): garbage collection's share of what init() does, safe
+   * while other nodes upload. Upload sessions themselves (listUploads) are not touched.
+   */
+  reclaimStale(idleMs: number, dryRun: boolean, now?: number): Promise<{ removed: number; bytes: number }>;
   createWriter(): Promise<BlobWriter>;
   /** Size of a blob, or null when it does not exist. */
   stat(digest: string): Promise<BlobInfo | null>;

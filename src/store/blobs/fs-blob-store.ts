@@ -14,13 +14,24 @@ export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Buffered writes only (see durable-file.ts): background fdatasync every this many bytes. */
 const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
+export interface FsBlobStoreOptions {
+  /**
+   * init() removes temp files untouched for this long. 0 (the default): all of them, the
+   * storage root is this process's own; when nodes share it (PostgreSQL metadata on a
+   * shared filesystem) the younger ones are other nodes' uploads in progress.
+   */
+  abandonAfterMs?: number;
+}
+
 export class FsBlobStore implements BlobStore {
   readonly paths: BlobPaths;
   /** Temp files being removed in the background (dropped duplicates). */
   private readonly removing = new Set<Promise<void>>();
+  private readonly abandonAfterMs: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.paths = new BlobPaths(root);
+    this.abandonAfterMs = options.abandonAfterMs ?? 0;
   }
 
   async init(): Promise<{ removedTemp: number }> {
@@ -29,12 +40,28 @@ export class FsBlobStore implements BlobStore {
     await fs.mkdir(this.paths.tmp, { recursive: true });
     // Resumable uploads survive restarts (garbage collection reclaims abandoned ones).
     await fs.mkdir(this.paths.uploads, { recursive: true });
+    if (this.abandonAfterMs > 0) return { removedTemp: (await this.reclaimStale(this.abandonAfterMs, false)).removed };
     let removedTemp = 0;
     for (const name of await fs.readdir(this.paths.tmp)) {
       await fs.rm(path.join(this.paths.tmp, name), { force: true, recursive: true });
       removedTemp += 1;
     }
     return { removedTemp };
+  }
+
+  async reclaimStale(idleMs: number, dryRun: boolean, now = Date.now()): Promise<{ removed: number; bytes: number }> {
+    let removed = 0;
+    let bytes = 0;
+    for (const name of await readdirIfPresent(this.paths.tmp)) {
+      const file = path.join(this.paths.tmp, name);
+      const info = await statIfPresent(file);
+      // A temp file being written is touched by every write (and its background fdatasync).
+      if (!info || !(now - info.modifiedAt >= idleMs)) continue;
+      if (!dryRun) await fs.rm(file, { force: true, recursive: true });
+      removed += 1;
+      bytes += info.size;
+    }
+    return { removed, bytes };
   }
 
   async createWriter(): Promise<BlobWriter> {

@@ -23,15 +23,27 @@ interface StoredBlob {
 
 export class MemoryBlobStore implements BlobStore {
   private readonly blobs = new Map<string, StoredBlob>();
-  /** Uploads in progress, each with what drops it (init() after a "crash"). */
-  private readonly uploads = new Map<BlobWriter, () => void>();
+  /** Uploads in progress: what drops one (init() after a "crash"), its bytes and last write. */
+  private readonly uploads = new Map<BlobWriter, { drop(): void; size(): number; modifiedAt: number }>();
   private readonly sessions = new Map<string, StoredBlob>();
 
   async init(): Promise<{ removedTemp: number }> {
     const removedTemp = this.uploads.size;
-    for (const drop of this.uploads.values()) drop();
+    for (const upload of this.uploads.values()) upload.drop();
     this.uploads.clear();
     return { removedTemp };
+  }
+
+  async reclaimStale(idleMs: number, dryRun: boolean, now = Date.now()): Promise<{ removed: number; bytes: number }> {
+    let removed = 0;
+    let bytes = 0;
+    for (const upload of [...this.uploads.values()]) {
+      if (!(now - upload.modifiedAt >= idleMs)) continue;
+      removed += 1;
+      bytes += upload.size();
+      if (!dryRun) upload.drop();
+    }
+    return { removed, bytes };
   }
 
   async createWriter(): Promise<BlobWriter> {
@@ -41,6 +53,7 @@ export class MemoryBlobStore implements BlobStore {
       write(chunk: Buffer, _encoding, callback) {
         // A copy: the caller may reuse its buffer once the write has called back.
         if (state === 'open') chunks.push(Buffer.from(chunk));
+        upload.modifiedAt = Date.now();
         callback();
       },
     });
@@ -65,7 +78,8 @@ export class MemoryBlobStore implements BlobStore {
         end('aborted');
       },
     };
-    this.uploads.set(writer, () => end('dropped'));
+    const upload = { drop: () => end('dropped'), size: () => chunks.reduce((n, c) => n + c.length, 0), modifiedAt: Date.now() };
+    this.uploads.set(writer, upload);
     return writer;
   }
 

@@ -8,8 +8,9 @@
  * the upload is completed under its temp key, which nothing serves. `commit(digest)`, called
  * once the caller has verified the digest, copies it server-side to blobs/sha256/… (one
  * CopyObject; a multipart copy past `singleCopyLimit`, the 5 GiB S3 allows) and deletes the
- * temp object. A crash at any point leaves at most an upload under uploads/ (removed by
- * init() once abandoned), never a partial blob. An existing blob is never replaced.
+ * temp object. A crash at any point leaves at most an upload under uploads/ (removed once
+ * abandoned: by init(), and by garbage collection through reclaimStale, since on many nodes
+ * no node restarts for another's), never a partial blob. An existing blob is never replaced.
  *
  * Reads: GET with Range. `openReader` starts a GET of the whole blob at once, so the bytes
  * stay readable even if the blob is deleted meanwhile, and serves sequential reads from it;
@@ -39,6 +40,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -67,8 +69,8 @@ export interface S3BlobStoreOptions {
   /** Bytes per part of such a multipart copy. */
   copyPartSize?: number;
   /**
-   * init() removes uploads older than this. Other nodes share the bucket: their uploads in
-   * progress are younger (0 removes every upload: one node only, or tests).
+   * init() removes uploads that received nothing for this long. Other nodes share the
+   * bucket: their uploads in progress are younger (0 removes every upload: one node only).
    */
   abandonAfterMs?: number;
   /** Create the bucket at init() if it does not exist. */
@@ -111,7 +113,12 @@ export class S3BlobStore implements BlobStore {
       // refuse the CRC trailers the SDK otherwise adds to every upload.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Requests that failed for the store's sake (5xx, throttling, a connection refused or
+      // reset) are tried 3 times by the SDK; a body already streamed from a client cannot be
+      // replayed, so such an upload fails (503) and the client pushes it again.
       maxAttempts: 3,
+      // An endpoint that does not answer is given up on instead of holding the request.
+      requestHandler: { connectionTimeout: 5000 },
     });
   }
 
@@ -126,30 +133,68 @@ export class S3BlobStore implements BlobStore {
 
   async init(): Promise<{ removedTemp: number }> {
     if (this.options.createBucket) await this.ensureBucket();
-    const cutoff = Date.now() - this.abandonAfterMs;
-    let removedTemp = 0;
-    // Multipart uploads never completed: writes in progress when a node died, and multipart
-    // copies cut short at commit (those target a blob key but never became an object).
+    return { removedTemp: (await this.reclaimStale(this.abandonAfterMs, false)).removed };
+  }
+
+  /**
+   * Multipart uploads never completed (writes in progress when a node died: to uploads/, to
+   * a session's append, and multipart copies cut short at commit, which target a blob key
+   * but never became an object) whose last part, or start, is `idleMs` old; and completed
+   * uploads under uploads/ never committed or aborted, as old.
+   */
+  async reclaimStale(idleMs: number, dryRun: boolean, now = Date.now()): Promise<{ removed: number; bytes: number }> {
+    const stale = (at: Date | undefined) => now - (at?.getTime() ?? 0) >= idleMs;
+    let removed = 0;
+    let bytes = 0;
+    for await (const upload of this.listMultipart()) {
+      if (!stale(upload.Initiated)) continue;
+      const parts = await this.listParts(upload.Key, upload.UploadId);
+      // null: gone meanwhile (completed or aborted by its writer).
+      if (!parts || !parts.every((part) => stale(part.LastModified))) continue;
+      if (!dryRun) await this.abortMultipart(upload.Key, upload.UploadId);
+      removed += 1;
+      bytes += parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+    }
+    for await (const object of this.listObjects(UPLOADS_PREFIX)) {
+      if (!stale(object.LastModified)) continue;
+      if (!dryRun) await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object.Key })));
+      removed += 1;
+      bytes += object.Size ?? 0;
+    }
+    return { removed, bytes };
+  }
+
+  /** The bucket's unfinished multipart uploads under this store's prefixes. */
+  private async *listMultipart(): AsyncIterable<{ Key: string; UploadId: string; Initiated?: Date }> {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
       const page = await this.call(() => this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })));
       for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || !(upload.Key.startsWith(UPLOADS_PREFIX) || upload.Key.startsWith(BLOBS_PREFIX))) continue;
-        if ((upload.Initiated?.getTime() ?? 0) > cutoff) continue;
-        await this.abortMultipart(upload.Key, upload.UploadId);
-        if (upload.Key.startsWith(UPLOADS_PREFIX)) removedTemp += 1;
+        const key = upload.Key;
+        if (!key || !upload.UploadId || ![UPLOADS_PREFIX, BLOBS_PREFIX, SESSIONS_PREFIX].some((prefix) => key.startsWith(prefix))) continue;
+        yield { Key: key, UploadId: upload.UploadId, Initiated: upload.Initiated };
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (keyMarker);
-    // Completed uploads that were never committed or aborted.
-    for await (const object of this.listObjects(UPLOADS_PREFIX)) {
-      if ((object.LastModified?.getTime() ?? 0) > cutoff) continue;
-      await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object.Key })));
-      removedTemp += 1;
+  }
+
+  /** The parts uploaded so far of a multipart upload; null when it no longer exists. */
+  private async listParts(key: string, uploadId: string): Promise<Array<{ LastModified?: Date; Size?: number }> | null> {
+    const parts: Array<{ LastModified?: Date; Size?: number }> = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+        for (const part of page.Parts ?? []) parts.push({ LastModified: part.LastModified, Size: part.Size });
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw asUnavailable(err);
     }
-    return { removedTemp };
+    return parts;
   }
 
   private async ensureBucket(): Promise<void> {
@@ -212,7 +257,7 @@ export class S3BlobStore implements BlobStore {
           state = 'aborted';
           throw err;
         } finally {
-          // Left behind if this fails: init() removes it once abandoned.
+          // Left behind if this fails: removed once abandoned (init(), reclaimStale).
           await removeTemp().catch(() => {});
         }
       },
@@ -677,7 +722,7 @@ function asUnavailable(err: unknown): unknown {
   if (err instanceof RegistryError) return err;
   const status = statusOf(err);
   if (status === undefined || status >= 500) {
-    return new RegistryError('UNAVAILABLE', 'The blob store is unavailable; retry later', { cause: String((err as Error)?.message ?? err) });
+    return new RegistryError('UNAVAILABLE', 'The blob store is unavailable; retry later', { retryAfter: 1, cause: String((err as Error)?.message ?? err) });
   }
   return err;
 }

@@ -10,14 +10,16 @@
  *   ├── uploads/<random>                one upload: a multipart upload while bytes arrive,
  *   │                                   then the completed object until commit copies it
  *   │                                   under blobs/ and deletes it; abandoned ones are
- *   │                                   removed by init() once older than the store's
- *   │                                   abandon age (other nodes' uploads are younger)
+ *   │                                   removed by init() and by garbage collection once
+ *   │                                   idle for the abandon age / upload_expiry_seconds
+ *   │                                   (other nodes' uploads in progress are younger)
  *   └── sessions/<uuid>/<start>         a resumable (Registry API v2) upload: one object per
  *                                       append, named by its first byte's offset (15
  *                                       digits); the session's bytes are the objects in
  *                                       order; commit writes them under blobs/ (a copy, or
  *                                       one multipart upload) and deletes them; GC reclaims
- *                                       abandoned sessions (init() leaves them)
+ *                                       abandoned sessions (init() leaves them), and the
+ *                                       multipart uploads of appends cut short by a crash
  *
  * `list()` reads only blobs/: an upload is never visible as a blob.
  */

@@ -1,20 +1,15 @@
 /**
- * Locks for a registry that is one process (LevelDB + files): keys in a Set, and the write
- * gate is the readers-writer Gate the services already use (passed in, so both sides of the
- * gate stay one object).
+ * Locks for a registry that is one process (LevelDB + files, or the in-memory test double):
+ * keys in a Set, and the write gate is a readers-writer Gate (gate.ts). Nothing leaves the
+ * process: no cost beyond a Set lookup.
  */
+import { Gate } from './gate.js';
 import type { Keyed, Locks } from './locks.js';
-
-/** The readers-writer gate (services/gate.ts). */
-export interface ReadersWriterGate {
-  withShared<T>(fn: () => Promise<T>): Promise<T>;
-  withExclusive<T>(fn: () => Promise<T>): Promise<T>;
-}
 
 export class InProcessLocks implements Locks {
   private readonly held = new Set<string>();
 
-  constructor(private readonly gate: ReadersWriterGate) {}
+  constructor(private readonly gate: Gate = new Gate()) {}
 
   async keyed<T>(key: string, fn: () => Promise<T>): Promise<Keyed<T>> {
     if (this.held.has(key)) return { acquired: false };

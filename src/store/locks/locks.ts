@@ -5,7 +5,9 @@
  *
  * Two implementations pass test/store/locks.contract.ts: InProcessLocks (one process:
  * LevelDB + files) and PostgresLocks (PostgreSQL advisory locks: every node of a registry on
- * one database). Phase 2 of issue 15 wires them into ImageService and Gate's users.
+ * one database). compose wires one of them (by `metadata_store`) into every service that
+ * writes: ImageService (one writer per image), BlobIngest (one request per upload session),
+ * the write gate's users, and garbage collection / fsck.
  */
 export type Keyed<T> = { acquired: true; value: T } | { acquired: false };
 
@@ -27,3 +29,6 @@ export interface Locks {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** The write gate alone: what services that never take a keyed lock need. */
+export type WriteGate = Pick<Locks, 'shared' | 'exclusive'>;

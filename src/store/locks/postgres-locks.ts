@@ -14,9 +14,12 @@
  * different schemas of one database never share a lock (the single-bigint advisory lock
  * space never meets the two-int4 one the migrations use, see pg-schema.ts).
  *
- * Cost: one pooled connection per lock held (at most `maxConnections`; more holders wait for
- * a connection). If a holder's connection breaks mid-way its lock is gone while `fn` still
- * runs; phase 2 turns that into an abort of the holder.
+ * Cost: one pooled connection per lock held (at most `maxConnections` of each kind; more
+ * holders wait for a connection). Keyed locks, the write gate and isKeyHeld's questions use
+ * three separate pools: a writer holds a keyed lock and then waits for the gate, and a
+ * gate holder asks isKeyHeld, so one shared pool could fill with holders each waiting for
+ * a connection another holds. If a holder's connection breaks mid-way its lock is gone
+ * while `fn` still runs (PostgreSQL restarted: the writes of `fn` fail too).
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -24,14 +27,16 @@ import { openPool, withClient } from '../pg-pool.js';
 import type { Keyed, Locks } from './locks.js';
 
 export interface PostgresLocksOptions {
-  /** Connections for held locks (one per holder). */
+  /** Connections for held locks (one per holder), per kind (keyed, gate); default 32. */
   maxConnections?: number;
   /** Called when an idle pooled connection fails. */
   onIdleError?: (err: Error) => void;
 }
 
 export class PostgresLocks implements Locks {
-  private pool: pg.Pool | null = null;
+  private keyedPool: pg.Pool | null = null;
+  private gatePool: pg.Pool | null = null;
+  private queryPool: pg.Pool | null = null;
   private namespace = '';
 
   constructor(
@@ -40,21 +45,30 @@ export class PostgresLocks implements Locks {
   ) {}
 
   async open(): Promise<void> {
-    this.pool = await openPool(this.url, this.options.maxConnections ?? 50, this.options.onIdleError, async (pool) => {
-      const { rows } = await pool.query<{ schema: string }>('SELECT current_schema() AS schema');
-      this.namespace = rows[0]?.schema ?? '';
-    });
+    const max = this.options.maxConnections ?? 32;
+    const { onIdleError } = this.options;
+    try {
+      this.queryPool = await openPool(this.url, 4, onIdleError, async (pool) => {
+        const { rows } = await pool.query<{ schema: string }>('SELECT current_schema() AS schema');
+        this.namespace = rows[0]?.schema ?? '';
+      });
+      this.keyedPool = await openPool(this.url, max, onIdleError, async () => {});
+      this.gatePool = await openPool(this.url, max, onIdleError, async () => {});
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
-    const pool = this.pool;
-    this.pool = null;
-    await pool?.end();
+    const pools = [this.keyedPool, this.gatePool, this.queryPool];
+    this.keyedPool = this.gatePool = this.queryPool = null;
+    await Promise.all(pools.map((pool) => pool?.end()));
   }
 
-  private get db(): pg.Pool {
-    if (!this.pool) throw new Error('PostgresLocks is not open');
-    return this.pool;
+  private ready(pool: pg.Pool | null): pg.Pool {
+    if (!pool) throw new Error('PostgresLocks is not open');
+    return pool;
   }
 
   /** The advisory lock id of `key` (a signed 64-bit integer, as text). */
@@ -67,9 +81,9 @@ export class PostgresLocks implements Locks {
    * Takes a connection, runs `acquire` on it; if that returns true, runs `fn` and unlocks.
    * A connection whose unlock failed is thrown away (its session, and so its lock, ends).
    */
-  private hold<T>(acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
+  private hold<T>(pool: pg.Pool | null, acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
     // A cut session (the lock is gone with it) is reported by withClient, not thrown.
-    return withClient(this.db, async (client, discard) => {
+    return withClient(this.ready(pool), async (client, discard) => {
       if (!(await acquire(client))) return { acquired: false };
       try {
         return { acquired: true, value: await fn() };
@@ -82,6 +96,7 @@ export class PostgresLocks implements Locks {
   keyed<T>(key: string, fn: () => Promise<T>): Promise<Keyed<T>> {
     const id = this.lockId('keyed', key);
     return this.hold(
+      this.keyedPool,
       async (client) => (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [id])).rows[0].ok,
       'SELECT pg_advisory_unlock($1::bigint)',
       id,
@@ -91,7 +106,7 @@ export class PostgresLocks implements Locks {
 
   async isKeyHeld(key: string): Promise<boolean> {
     const id = BigInt.asUintN(64, BigInt(this.lockId('keyed', key)));
-    const { rows } = await this.db.query(
+    const { rows } = await this.ready(this.queryPool).query(
       `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
          AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
@@ -112,6 +127,7 @@ export class PostgresLocks implements Locks {
   private async gate<T>(mode: '_shared' | '', fn: () => Promise<T>): Promise<T> {
     const id = this.lockId('gate', 'write');
     const held = await this.hold(
+      this.gatePool,
       async (client) => (await client.query(`SELECT pg_advisory_lock${mode}($1::bigint)`, [id]), true),
       `SELECT pg_advisory_unlock${mode}($1::bigint)`,
       id,

@@ -29,6 +29,8 @@ import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
 type Json = unknown;
 type TagList = ReadonlyArray<readonly [Tag, TagRecord]>;
 
+/** The in-process queue key of the webhook queue's claims (never a repository name: no '/'). */
+const WEBHOOK_QUEUE = '\0webhooks';
 /** Cached tag lists and image lists: at most this many tags / image-list entries in all. */
 const CACHED_TAGS = 50_000;
 const CACHED_REPO_IMAGES = 50_000;
@@ -329,15 +331,38 @@ export class LevelMetadataStore implements MetadataStore {
     return out;
   }
 
-  async rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
-    await this.batch([
-      { type: 'del', key: keys.webhook(previous.dueAt, previous.id) },
-      { type: 'put', key: keys.webhook(next.dueAt, next.id), value: next },
-    ]);
+  /** Claims and reschedules run one at a time (the queue's key is no repository name). */
+  private webhookQueue<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.run(WEBHOOK_QUEUE, fn);
   }
 
-  async removeWebhook(delivery: WebhookDelivery): Promise<void> {
-    await this.db.del(keys.webhook(delivery.dueAt, delivery.id));
+  claimWebhooks(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    return this.webhookQueue(async () => {
+      const due = await this.dueWebhooks(now, limit);
+      const claimed = due.map((delivery) => ({ ...delivery, dueAt: Math.max(0, Math.floor(now + leaseMs)) }));
+      await this.batch(
+        due.flatMap((delivery, i): Op[] => [
+          { type: 'del', key: keys.webhook(delivery.dueAt, delivery.id) },
+          { type: 'put', key: keys.webhook(claimed[i].dueAt, delivery.id), value: claimed[i] },
+        ]),
+      );
+      return claimed;
+    });
+  }
+
+  rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
+    return this.webhookQueue(async () => {
+      // Gone (its lease ended and a claim took it): the claimer decides now.
+      if ((await this.get(keys.webhook(previous.dueAt, previous.id))) === null) return;
+      await this.batch([
+        { type: 'del', key: keys.webhook(previous.dueAt, previous.id) },
+        { type: 'put', key: keys.webhook(next.dueAt, next.id), value: next },
+      ]);
+    });
+  }
+
+  removeWebhook(delivery: WebhookDelivery): Promise<void> {
+    return this.webhookQueue(() => this.db.del(keys.webhook(delivery.dueAt, delivery.id)));
   }
 
   async *listWebhooks(): AsyncIterable<WebhookDelivery> {

@@ -325,6 +325,10 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]> {
+    return this.dueNow(now, limit);
+  }
+
+  private dueNow(now: number, limit: number): WebhookDelivery[] {
     const due = Math.floor(now);
     return this.queued()
       .filter((delivery) => dueOf(delivery) <= due)
@@ -338,9 +342,21 @@ export class MemoryMetadataStore implements MetadataStore {
       .sort((a, b) => dueOf(a) - dueOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  async claimWebhooks(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    const queue = this.d().webhooks;
+    // No await between reading and moving: claims never interleave.
+    return this.dueNow(now, limit).map((delivery) => {
+      const claimed = { ...delivery, dueAt: Math.max(0, Math.floor(now + leaseMs)) };
+      queue.delete(webhookKey(delivery));
+      queue.set(webhookKey(claimed), text(claimed));
+      return claimed;
+    });
+  }
+
   async rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
     const queue = this.d().webhooks;
-    queue.delete(webhookKey(previous));
+    // Gone (its lease ended and a claim took it): the claimer decides now.
+    if (!queue.delete(webhookKey(previous))) return;
     queue.set(webhookKey(next), text(next));
   }
 

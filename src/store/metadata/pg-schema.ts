@@ -32,6 +32,11 @@
  *   uploads            id                  UploadRecord (json): a v2 upload session
  *   layer_facts        digest              LayerFacts (json): compression and diff_id
  *   image_manifests    image_id, flavor    the manifest digest that shows a v1 image over v2
+ *   login_failures     key, at             one row per failed login of an account (`user:<name>`)
+ *                                          or a client address (`addr:<ip>`), at (ms): the
+ *                                          login throttle every node counts in
+ *   ended_sessions     id                  web UI sessions a logout ended, until expires_at
+ *                                          (unix s), when the cookie would have expired anyway
  *
  * Names and tags are validated before they reach a query (domain/names.ts) and always go in
  * as parameters. Text keys sort with COLLATE "C" (byte order), so every listing comes in the
@@ -179,6 +184,23 @@ export const MIGRATIONS: readonly Migration[] = [
         digest text COLLATE "C" NOT NULL,
         PRIMARY KEY (image_id, flavor)
       );
+    `,
+  },
+  {
+    version: 4,
+    name: 'State every node shares: login failures (the login throttle), web UI sessions ended by a logout',
+    sql: `
+      CREATE TABLE login_failures (
+        key text COLLATE "C" NOT NULL,
+        at bigint NOT NULL
+      );
+      CREATE INDEX login_failures_key ON login_failures (key, at);
+      CREATE INDEX login_failures_at ON login_failures (at);
+      CREATE TABLE ended_sessions (
+        id text COLLATE "C" PRIMARY KEY,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX ended_sessions_expiry ON ended_sessions (expires_at);
     `,
   },
 ];

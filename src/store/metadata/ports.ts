@@ -121,7 +121,18 @@ export interface WebhookQueue {
   enqueueWebhooks(deliveries: WebhookDelivery[]): Promise<void>;
   /** Deliveries due at or before `now`, oldest due first, at most `limit`. */
   dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]>;
-  /** Replaces a queued delivery (its `dueAt` may change) atomically. */
+  /**
+   * Takes the deliveries due at or before `now` (oldest due first, at most `limit`) for one
+   * deliverer: each is moved to `now + leaseMs` in the same atomic step, so no other claim,
+   * from this process or another node, gets it until then. Returns them as they are queued
+   * now (`dueAt`: the lease's end, which removeWebhook and rescheduleWebhook go by). A
+   * deliverer that dies leaves them to be claimed again once the lease ends.
+   */
+  claimWebhooks(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]>;
+  /**
+   * Replaces a queued delivery (its `dueAt` may change) atomically; nothing when `previous`
+   * is no longer queued as it was (its lease ended and another claim took it).
+   */
   rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void>;
   removeWebhook(delivery: WebhookDelivery): Promise<void>;
   /** Every queued delivery (for status and tests). */
@@ -279,4 +290,37 @@ export interface OAuthStore {
    * Grants stay (revoked ones as tombstones, live ones until the user revokes them).
    */
   pruneOAuth(before: string): Promise<number>;
+}
+
+/**
+ * Failed logins, counted per key (`user:<name>` or `addr:<address>`) for the login throttle
+ * (services/throttle.ts). Times are milliseconds (the caller's clock); a key's failures are
+ * kept newest first up to the `keep` the caller gives, older ones cannot matter to it.
+ * InMemoryLoginFailures (store/login-failures.ts) for one process; PostgresMetadataStore
+ * (table login_failures) for every node of a registry.
+ * test/store/node-state.contract.ts is the behaviour both pass.
+ */
+export interface LoginFailureStore {
+  /** The failures of `key` after `since`, the newest `limit` of them, oldest first. */
+  recentFailures(key: string, since: number, limit: number): Promise<number[]>;
+  /** Counts a failure of `key` at `at`, keeping at most its `keep` newest failures. */
+  addFailure(key: string, at: number, keep: number): Promise<void>;
+  /** Forgets every failure of `key` (a successful login of an account). */
+  clearFailures(key: string): Promise<void>;
+  /** Forgets every failure at or before `before`, of every key; returns how many. */
+  pruneFailures(before: number): Promise<number>;
+}
+
+/**
+ * Web UI sessions a logout ended (services/sessions.ts), remembered by id until the cookie
+ * would have expired anyway. InMemoryEndedSessions (store/ended-sessions.ts) for one
+ * process; PostgresMetadataStore (table ended_sessions) for every node of a registry.
+ */
+export interface EndedSessionStore {
+  /** Remembers that session `id` ended; `expiresAt` (unix s): when it would have expired. */
+  endSession(id: string, expiresAt: number): Promise<void>;
+  /** Whether a logout ended session `id` (and it has not expired since `now`, unix s). */
+  isSessionEnded(id: string, now: number): Promise<boolean>;
+  /** Forgets sessions that expired at or before `now` (unix s); returns how many. */
+  pruneEndedSessions(now: number): Promise<number>;
 }

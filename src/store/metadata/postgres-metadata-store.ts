@@ -28,8 +28,8 @@ import type {
   WebhookDelivery,
 } from '../../domain/records.js';
 import type { MetadataStore } from './metadata-store.js';
-import type { ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
-import { openPool, withClient } from '../pg-pool.js';
+import type { EndedSessionStore, LoginFailureStore, ManifestFlavor, RepoPullStats, TagStats } from './ports.js';
+import { asUnavailable, isUnavailable, openPool, withClient } from '../pg-pool.js';
 import { migrate, webhookDue } from './pg-schema.js';
 
 type Client = pg.PoolClient;
@@ -48,7 +48,7 @@ export interface PostgresMetadataStoreOptions {
   onIdleError?: (err: Error) => void;
 }
 
-export class PostgresMetadataStore implements MetadataStore {
+export class PostgresMetadataStore implements MetadataStore, LoginFailureStore, EndedSessionStore {
   private pool: pg.Pool | null = null;
 
   constructor(
@@ -79,8 +79,20 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.pool;
   }
 
+  /**
+   * One statement on any pooled connection. A read that meets a connection the server cut
+   * (it restarted since the connection was pooled) is tried once more on a new one; a
+   * database that cannot be reached is UNAVAILABLE (503), and the pool reconnects by itself.
+   */
   private async query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
-    return (await this.db.query<R>(sql, params)).rows;
+    const reads = /^\s*SELECT\b/i.test(sql);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.db.query<R>(sql, params)).rows;
+      } catch (err) {
+        if (!(reads && attempt === 1 && isUnavailable(err))) throw asUnavailable(err);
+      }
+    }
   }
 
   /** Runs `fn` in one transaction on one connection; retried on deadlock/serialization failure. */
@@ -99,7 +111,7 @@ export class PostgresMetadataStore implements MetadataStore {
           }
         });
       } catch (err) {
-        if (attempt >= ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+        if (attempt >= ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw asUnavailable(err);
       }
     }
   }
@@ -165,7 +177,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async putRepo(name: RepoName, record: RepoRecord): Promise<void> {
-    await upsertRepo(this.db, name, record);
+    await this.query(UPSERT_REPO, repoParams(name, record));
   }
 
   deleteRepo(name: RepoName): Promise<boolean> {
@@ -319,22 +331,41 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async dueWebhooks(now: number, limit: number): Promise<WebhookDelivery[]> {
-    const rows = await this.query<{ record: WebhookDelivery }>('SELECT record FROM webhooks WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2', [
+    const rows = await this.query<{ due_at: string; record: WebhookDelivery }>('SELECT due_at, record FROM webhooks WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2', [
       Math.floor(now),
       limit,
     ]);
-    return rows.map((row) => row.record);
+    return rows.map(queued);
   }
 
-  rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
-    return this.tx(async (client) => {
-      await client.query('DELETE FROM webhooks WHERE due_at = $1 AND id = $2', [webhookDue(previous.dueAt), previous.id]);
-      await client.query('INSERT INTO webhooks (due_at, id, record) VALUES ($1, $2, $3) ON CONFLICT (due_at, id) DO UPDATE SET record = EXCLUDED.record', [
-        webhookDue(next.dueAt),
-        next.id,
-        JSON.stringify(next),
-      ]);
-    });
+  /**
+   * One statement: the due rows are locked with SKIP LOCKED (a claim running at the same
+   * time on another node takes other rows, never waits for these) and moved to the lease's
+   * end. The row's due_at is the delivery's dueAt from then on (its json keeps the one it
+   * was queued with).
+   */
+  async claimWebhooks(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    const until = webhookDue(now + leaseMs);
+    const rows = await this.query<{ was: string; due_at: string; record: WebhookDelivery }>(
+      `WITH due AS (
+         SELECT due_at, id FROM webhooks WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE webhooks AS w SET due_at = $3 FROM due WHERE w.due_at = due.due_at AND w.id = due.id
+       RETURNING due.due_at AS was, w.due_at, w.record`,
+      [Math.floor(now), limit, until],
+    );
+    return rows.sort((a, b) => Number(a.was) - Number(b.was) || (a.record.id < b.record.id ? -1 : 1)).map(queued);
+  }
+
+  async rescheduleWebhook(previous: WebhookDelivery, next: WebhookDelivery): Promise<void> {
+    // One statement: the new row only if the old one was still there (a claim on another
+    // node may have taken it once its lease ended; that claimer decides now).
+    await this.query(
+      `WITH gone AS (DELETE FROM webhooks WHERE due_at = $1 AND id = $2 RETURNING id)
+       INSERT INTO webhooks (due_at, id, record) SELECT $3::bigint, $4::text, $5::json FROM gone
+       ON CONFLICT (due_at, id) DO UPDATE SET record = EXCLUDED.record`,
+      [webhookDue(previous.dueAt), previous.id, webhookDue(next.dueAt), next.id, JSON.stringify(next)],
+    );
   }
 
   async removeWebhook(delivery: WebhookDelivery): Promise<void> {
@@ -349,7 +380,7 @@ export class PostgresMetadataStore implements MetadataStore {
         `SELECT due_at, id, record FROM webhooks ${after ? 'WHERE (due_at, id) > ($1::bigint, $2)' : ''} ORDER BY due_at, id LIMIT ${PAGE}`,
         after ?? [],
       );
-      for (const row of rows) yield row.record;
+      for (const row of rows) yield queued(row);
       if (rows.length < PAGE) return;
       const last = rows[rows.length - 1];
       after = [last.due_at, last.id];
@@ -693,12 +724,65 @@ export class PostgresMetadataStore implements MetadataStore {
   async deleteImageManifest(id: ImageId, flavor: ManifestFlavor): Promise<void> {
     await this.query('DELETE FROM image_manifests WHERE image_id = $1 AND flavor = $2', [id, flavor]);
   }
+
+  // ── login failures (the login throttle of every node) ──────────────────────────────
+
+  async recentFailures(key: string, since: number, limit: number): Promise<number[]> {
+    const rows = await this.query<{ at: string }>('SELECT at FROM login_failures WHERE key = $1 AND at > $2 ORDER BY at DESC LIMIT $3', [
+      key,
+      Math.floor(since),
+      limit,
+    ]);
+    return rows.map((row) => Number(row.at)).reverse();
+  }
+
+  async addFailure(key: string, at: number, keep: number): Promise<void> {
+    // Inserted, then the key's older rows past its `keep` newest are dropped, in one round
+    // trip (the DELETE does not see the row the same statement inserts: at most keep + 1 stay).
+    await this.query(
+      `WITH added AS (INSERT INTO login_failures (key, at) VALUES ($1, $2))
+       DELETE FROM login_failures WHERE key = $1 AND at < (
+         SELECT at FROM login_failures WHERE key = $1 ORDER BY at DESC OFFSET $3 LIMIT 1
+       )`,
+      [key, Math.floor(at), Math.max(0, keep - 1)],
+    );
+  }
+
+  async clearFailures(key: string): Promise<void> {
+    await this.query('DELETE FROM login_failures WHERE key = $1', [key]);
+  }
+
+  async pruneFailures(before: number): Promise<number> {
+    const rows = await this.query('DELETE FROM login_failures WHERE at <= $1 RETURNING 1', [Math.floor(before)]);
+    return rows.length;
+  }
+
+  // ── web UI sessions ended by a logout ────────────────────────────────────────────────
+
+  async endSession(id: string, expiresAt: number): Promise<void> {
+    await this.query('INSERT INTO ended_sessions (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, Math.floor(expiresAt)]);
+  }
+
+  async isSessionEnded(id: string, now: number): Promise<boolean> {
+    const rows = await this.query('SELECT 1 FROM ended_sessions WHERE id = $1 AND expires_at > $2', [id, Math.floor(now)]);
+    return rows.length > 0;
+  }
+
+  async pruneEndedSessions(now: number): Promise<number> {
+    const rows = await this.query('DELETE FROM ended_sessions WHERE expires_at <= $1 RETURNING 1', [Math.floor(now)]);
+    return rows.length;
+  }
 }
 
-/** Writes a repository record (one statement: usable inside and outside a transaction). */
-async function upsertRepo(db: pg.Pool | Client, name: RepoName, record: RepoRecord): Promise<void> {
-  await db.query(
-    'INSERT INTO repos (name, namespace, record) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record',
-    [name.full, name.namespace, JSON.stringify(record)],
-  );
+/** A queued delivery as its row says: due_at (moved by claims) is its dueAt. */
+function queued(row: { due_at: string; record: WebhookDelivery }): WebhookDelivery {
+  return { ...row.record, dueAt: Number(row.due_at) };
+}
+
+const UPSERT_REPO = 'INSERT INTO repos (name, namespace, record) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record';
+const repoParams = (name: RepoName, record: RepoRecord) => [name.full, name.namespace, JSON.stringify(record)];
+
+/** Writes a repository record inside a transaction. */
+async function upsertRepo(client: Client, name: RepoName, record: RepoRecord): Promise<void> {
+  await client.query(UPSERT_REPO, repoParams(name, record));
 }
