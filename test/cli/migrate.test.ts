@@ -18,7 +18,8 @@ import { S3BlobStore } from '../../src/store/blobs/s3-blob-store.js';
 import { LevelMetadataStore } from '../../src/store/metadata/level-metadata-store.js';
 import { PostgresMetadataStore } from '../../src/store/metadata/postgres-metadata-store.js';
 import { runScript } from '../helpers/cli.js';
-import { sharedStoreOverrides, useEngines } from '../helpers/engines.js';
+import { useEngines } from '../helpers/engines.js';
+import { sharedConfig } from '../multi-node/cluster.js';
 import { makeTempDir, newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, pushChain, type TestImage } from '../helpers/v1.js';
 import { digestOf, MEDIA, pushImageV2, type TestImageV2 } from '../helpers/v2.js';
@@ -224,7 +225,7 @@ describe('registry migrate --to postgres+s3', () => {
     } finally {
       await meta.close();
     }
-    target = await startTestServer({ overrides: sharedStoreOverrides(engines, db.url, bucket) });
+    target = await startTestServer({ overrides: sharedConfig(engines, db.url, { s3_bucket: bucket }) });
     const base = target.url;
     for (const { repo, tag, images } of chains) {
       assert.deepEqual(await (await fetch(`${base}/v1/repositories/${repo}/tags`)).json(), { [tag]: images[images.length - 1].id });

@@ -118,22 +118,3 @@ export function useEngines(choice: EngineChoice = {}): Engines {
     },
   };
 }
-
-/**
- * The config overrides of a registry node on the test engines: metadata in `postgresUrl`
- * (a schema or database of the test's own), blobs in `bucket`, one shared token_secret.
- */
-export function sharedStoreOverrides(engines: Engines, postgresUrl: string, bucket: string, tokenSecret = 'a secret every node of this registry shares'): Record<string, unknown> {
-  return {
-    metadata_store: 'postgres',
-    postgres_url: postgresUrl,
-    blob_store: 's3',
-    s3_endpoint: engines.s3.endpoint,
-    s3_region: engines.s3.region,
-    s3_bucket: bucket,
-    s3_access_key_id: engines.s3.accessKeyId,
-    s3_secret_access_key: engines.s3.secretAccessKey,
-    s3_force_path_style: true,
-    token_secret: tokenSecret,
-  };
-}

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { sharedStoreOverrides, useEngines } from '../helpers/engines.js';
+import { useEngines } from '../helpers/engines.js';
+import { sharedConfig } from '../multi-node/cluster.js';
 import { newSchema } from '../helpers/postgres-engine.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, payloadChecksum, pushChain, put, setTag, type TestImage } from '../helpers/v1.js';
@@ -26,7 +27,7 @@ describe('nodes sharing PostgreSQL and S3', () => {
   before(async () => {
     schema = await newSchema(engines.postgres.url);
     bucket = `nodes-${randomBytes(4).toString('hex')}`;
-    const shared = sharedStoreOverrides(engines, schema.url, bucket);
+    const shared = sharedConfig(engines, schema.url, { s3_bucket: bucket });
     // Two nodes starting at once: both migrate (one waits for the other) and create the bucket.
     [a, b] = await Promise.all([startTestServer({ overrides: shared }), startTestServer({ overrides: shared })]);
     redirecting = await startTestServer({ overrides: { ...shared, s3_redirect: true } });
