@@ -8,13 +8,13 @@
 #     (uid 1000) yet is made node's (a fresh root-owned bind mount, files a root `docker exec`
 #     left), then the command runs as node with no capabilities and no way to gain any.
 #     Started as another user (`--user`): only checks that the storage root is writable.
-#  3. `serve`, `user`, `gc`, `fsck`, `config`: the registry command line, e.g.
+#  3. `serve`, `user`, `gc`, `fsck`, `config`, `migrate`: the registry command line, e.g.
 #     `docker compose run --rm registry user list`.
 # It also writes the address the server listens on for the HEALTHCHECK (healthcheck.sh).
 set -eu
 
 case "${1:-}" in
-  serve|user|gc|fsck|config) set -- node /app/dist/src/cli/main.js "$@" ;;
+  serve|user|gc|fsck|config|migrate) set -- node /app/dist/src/cli/main.js "$@" ;;
 esac
 
 # 1. REGISTRY_*_FILE. The loader refuses unknown REGISTRY_* variables, so each is unset once read.

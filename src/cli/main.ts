@@ -14,6 +14,9 @@
  *   registry oauth-client add NAME --redirect-uri URI [--redirect-uri URI …]   prints {client_id, client_secret}
  *   registry oauth-client list [--json] | remove CLIENT_ID
  *   registry config print                              effective config, secrets masked
+ *   registry migrate --to postgres+s3 [--postgres-url URL] [--s3-… ]   copies a stopped LevelDB + files
+ *                                                      registry into PostgreSQL + S3, then fscks it (src/cli/migrate.ts)
+ *   registry migrate --to level+fs --target-root DIR    and back
  *   registry login|logout|push|pull|search|tags|history|inspect|tag|rm …   the v1 client (src/client/commands.ts)
  *
  * Configuration comes from REGISTRY_CONFIG / config/default.yaml / REGISTRY_* as for the
@@ -31,6 +34,7 @@ import { redactUrl } from '../services/webhooks.js';
 import { prompt, runClient } from '../client/commands.js';
 import { AdminApiError, openAdmin, type AdminBackend } from './admin.js';
 import { serveDouble, ServeError } from '../testing/serve.js';
+import { migrateCommand, MigrateUsageError, MIGRATE_OTHER_VALUE_FLAGS, MIGRATE_VALUE_FLAGS } from './migrate.js';
 
 const SECRET_KEYS = new Set(['admin_password', 'metrics_token', 's3_secret_access_key', 'token_secret']);
 
@@ -74,7 +78,10 @@ function parseArgs(argv: string[]): Parsed {
   return { positional, flags, repeated };
 }
 
-const VALUE_FLAGS = new Set(['host', 'port', 'storage', 'email', 'grace', 'url', 'redirect-uri', 'seed', 'faults']);
+const VALUE_FLAGS = new Set([
+  'host', 'port', 'storage', 'email', 'grace', 'url', 'redirect-uri', 'seed', 'faults',
+  ...Object.keys(MIGRATE_VALUE_FLAGS), ...MIGRATE_OTHER_VALUE_FLAGS,
+]);
 
 function overridesFrom(flags: Map<string, string | true>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -140,10 +147,17 @@ export async function run(argv: string[], out: NodeJS.WritableStream = process.s
       return maintenance(command, config(), flags, print);
     case 'oauth-client':
       return oauthClientCommand(config(), sub, arg, flags, repeated.get('redirect-uri') ?? [], print);
+    case 'migrate':
+      try {
+        return await migrateCommand(flags, overridesFrom(flags), { stdout: out, stderr: process.stderr });
+      } catch (err) {
+        if (err instanceof MigrateUsageError) throw new UsageError(err.message);
+        throw err;
+      }
     case 'login': case 'logout': case 'push': case 'pull': case 'search': case 'tags': case 'history': case 'inspect': case 'tag': case 'rm':
       return runClient(command, argv.slice(argv.indexOf(command) + 1), { stdout: out });
     default:
-      throw new UsageError('usage: registry serve [--memory] | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | oauth-client add|list|remove | config print | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
+      throw new UsageError('usage: registry serve [--memory] | user add|passwd|enable|disable|list|import-htpasswd | gc | fsck | oauth-client add|list|remove | config print | migrate --to postgres+s3|level+fs | login|logout|push|pull|search|tags|history|inspect|tag|rm (client)');
   }
 }
 

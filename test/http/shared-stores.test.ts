@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { useEngines } from '../helpers/engines.js';
+import { sharedConfig } from '../multi-node/cluster.js';
 import { newSchema } from '../helpers/postgres-engine.js';
 import { newImageId, startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, payloadChecksum, pushChain, put, setTag, type TestImage } from '../helpers/v1.js';
@@ -26,18 +27,7 @@ describe('nodes sharing PostgreSQL and S3', () => {
   before(async () => {
     schema = await newSchema(engines.postgres.url);
     bucket = `nodes-${randomBytes(4).toString('hex')}`;
-    const shared = {
-      metadata_store: 'postgres',
-      postgres_url: schema.url,
-      blob_store: 's3',
-      s3_endpoint: engines.s3.endpoint,
-      s3_region: engines.s3.region,
-      s3_bucket: bucket,
-      s3_access_key_id: engines.s3.accessKeyId,
-      s3_secret_access_key: engines.s3.secretAccessKey,
-      s3_force_path_style: true,
-      token_secret: 'a secret every node of this registry shares',
-    };
+    const shared = sharedConfig(engines, schema.url, { s3_bucket: bucket });
     // Two nodes starting at once: both migrate (one waits for the other) and create the bucket.
     [a, b] = await Promise.all([startTestServer({ overrides: shared }), startTestServer({ overrides: shared })]);
     redirecting = await startTestServer({ overrides: { ...shared, s3_redirect: true } });
