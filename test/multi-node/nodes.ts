@@ -4,11 +4,11 @@
  * one token_secret. Not a test entry point.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { Engines } from '../helpers/engines.js';
 import { newSchema } from '../helpers/postgres-engine.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { imageJson, payloadChecksum, put, type TestImage } from '../helpers/v1.js';
+import { sharedConfig } from './cluster.js';
 
 export const ADMIN = { username: 'nodeadmin', password: 'node-admin-password' };
 export const TOKEN_SECRET = 'a secret every node of this registry shares';
@@ -29,22 +29,13 @@ export interface Cluster {
 /** `count` nodes started at once on a fresh schema and bucket, with `extra` settings. */
 export async function startCluster(engines: Engines, count: number, extra: Record<string, unknown> = {}): Promise<Cluster> {
   const schema = await newSchema(engines.postgres.url);
-  const shared = {
+  const shared = sharedConfig(engines, schema.url, {
     standalone: false,
     admin_username: ADMIN.username,
     admin_password: ADMIN.password,
-    metadata_store: 'postgres',
-    postgres_url: schema.url,
-    blob_store: 's3',
-    s3_endpoint: engines.s3.endpoint,
-    s3_region: engines.s3.region,
-    s3_bucket: `multi-${randomBytes(4).toString('hex')}`,
-    s3_access_key_id: engines.s3.accessKeyId,
-    s3_secret_access_key: engines.s3.secretAccessKey,
-    s3_force_path_style: true,
     token_secret: TOKEN_SECRET,
     ...extra,
-  };
+  });
   const nodes = await Promise.all(Array.from({ length: count }, () => startTestServer({ overrides: shared })));
   return {
     nodes,
