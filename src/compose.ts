@@ -290,7 +290,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds, undefined, stores.endedSessions);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
-  const adminConsole = new ConsoleService(access, users, gc, fsck, config.gc_grace_seconds * 1000);
+  const adminConsole = new ConsoleService(access, users, gc, fsck, {
+    graceMs: config.gc_grace_seconds * 1000,
+    uploadExpiryMs: config.upload_expiry_seconds * 1000,
+  });
   const blobService = new BlobService(meta, blobs, locks);
   const uploads = new UploadService(meta, ingest, blobService);
   const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, locks);

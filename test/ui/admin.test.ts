@@ -11,8 +11,9 @@ import { ADMIN, ALICE, BOB, browserSuite, logIn, logOut, pushAs, signIn, signOut
 describe('web UI: administrators', () => {
 
   const suite = browserSuite({
-    // No grace period: what nothing references is garbage at once.
-    overrides: { gc_grace_seconds: 0 },
+    // No grace period: what nothing references is garbage at once; an upload session idle
+    // for any time is abandoned.
+    overrides: { gc_grace_seconds: 0, upload_expiry_seconds: 0 },
     seed: async (srv) => {
       // No grace period: what nothing references is garbage at once.
       await pushAs(srv, ALICE, 'alice/big', 'v1', [
@@ -108,6 +109,13 @@ describe('web UI: administrators', () => {
   test('garbage collection: a dry run shows what would go and how many bytes, then the run frees them', async () => {
     const { srv, browser } = suite;
     const { page } = browser;
+    // A v2 upload alice started and left (300 bytes received).
+    const auth = { Authorization: `Basic ${Buffer.from(`${ALICE.username}:${ALICE.password}`).toString('base64')}` };
+    const started = await fetch(`${srv.url}/v2/alice/big/blobs/uploads/`, { method: 'POST', headers: auth });
+    assert.equal(started.status, 202);
+    const session = new URL(started.headers.get('location') as string, srv.url).href;
+    const chunk = await fetch(session, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: Buffer.alloc(300, 7) });
+    assert.equal(chunk.status, 202);
     // alice/small is deleted: its one image (700 bytes) becomes garbage.
     const small = await srv.running.services.repos.getTag(parseRepoPath('alice/small'), 'v1' as never);
     await srv.running.services.repos.delete(parseRepoPath('alice/small'), 'alice');
@@ -119,6 +127,8 @@ describe('web UI: administrators', () => {
     assert.equal(await facts.locator('div', { hasText: 'Images that would be deleted' }).locator('dd').textContent(), '1 of 4');
     assert.equal(await facts.locator('div', { hasText: 'Layers that would be deleted' }).locator('dd').textContent(), '1 of 4');
     assert.equal(await facts.locator('div', { hasText: 'Space that would be freed' }).locator('dd').textContent(), '700 B');
+    assert.equal(await facts.locator('div', { hasText: 'Unfinished uploads that would be reclaimed' }).locator('dd').textContent(), '1 (300 B)');
+    assert.equal((await fetch(session, { headers: auth })).status, 204, 'a dry run keeps the session');
     await page.getByText('The images that would be deleted').click();
     await page.getByText(small).waitFor();
     assert.ok(await srv.running.services.meta.getImage(small), 'a dry run deletes nothing');
@@ -127,7 +137,11 @@ describe('web UI: administrators', () => {
     await page.getByRole('button', { name: 'Run garbage collection' }).click();
     await page.getByRole('heading', { level: 2, name: 'Garbage collection done' }).waitFor();
     assert.equal(await page.locator('#gc-result + dl div', { hasText: 'Space freed' }).locator('dd').textContent(), '700 B');
+    assert.equal(await page.locator('#gc-result + dl div', { hasText: 'Unfinished uploads reclaimed' }).locator('dd').textContent(), '1 (300 B)');
     assert.equal(await srv.running.services.meta.getImage(small), null);
+    const gone = await fetch(session, { headers: auth });
+    assert.equal(gone.status, 404, 'the abandoned session is reclaimed');
+    assert.equal(((await gone.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'BLOB_UPLOAD_UNKNOWN');
   });
 
   test('fsck: the report of a consistency check', async () => {

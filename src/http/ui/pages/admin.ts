@@ -110,6 +110,7 @@ function gcReport(report: GcReport): Html {
 <div><dt>${label('Images', 'deleted')}</dt><dd>${report.images.deleted} of ${report.images.scanned}</dd></div>
 <div><dt>${label('Layers', 'deleted')}</dt><dd>${report.blobs.deleted} of ${report.blobs.scanned}</dd></div>
 <div><dt>${label('Space', 'freed')}</dt><dd>${bytes(report.blobs.bytesFreed)}</dd></div>
+<div><dt>${label('Unfinished uploads', 'reclaimed')}</dt><dd>${report.uploads.reclaimed} (${bytes(report.uploads.bytesFreed)})</dd></div>
 <div><dt>Took</dt><dd>${report.durationMs} ms</dd></div>
 </dl>
 ${
