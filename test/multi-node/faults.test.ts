@@ -19,6 +19,8 @@ import { newImageId, startTestServer, type TestServer } from '../helpers/server.
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { imageJson, payloadChecksum, put, type TestImage } from '../helpers/v1.js';
 import { digestOf, pushBlob } from '../helpers/v2.js';
+import { RegistryError } from '../../src/domain/errors.js';
+import { PostgresLocks } from '../../src/store/locks/postgres-locks.js';
 import { ADMIN, adminAuth as auth, pushAs, tagAs, TOKEN_SECRET } from './nodes.js';
 
 const engines = useEngines();
@@ -49,9 +51,10 @@ describe('faults of the shared engines', () => {
     });
   });
 
-  // A test that failed with the object store down leaves it up for the next one.
+  // A test that failed with an engine down leaves it up for the next one.
   beforeEach(async () => {
     await s3?.up();
+    await postgres?.resume();
   });
 
   after(async () => {
@@ -76,6 +79,9 @@ describe('faults of the shared engines', () => {
     const img = image();
     await pushAs(node.url, auth, 'faults/app', 'latest', [img]);
     assert.equal((await get('/v1/repositories/faults/app/tags')).status, 200);
+    // The locks every node takes (one writer per image, the GC gate) on the same server.
+    const locks = new PostgresLocks(postgres.url);
+    await locks.open();
 
     await postgres.halt();
 
@@ -91,6 +97,13 @@ describe('faults of the shared engines', () => {
     assert.equal((await get('/_status', {})).status, 503);
     // Writes too, and nothing of them lands.
     await unavailable(await tagAs(node.url, auth, 'faults/app', 'other', img.id), 'v1 tag write');
+    // Taking a lock is UNAVAILABLE too (503 where a request meets it), not a raw driver error.
+    const isUnavailable = (err: unknown) => err instanceof RegistryError && err.code === 'UNAVAILABLE';
+    let ran = false;
+    await assert.rejects(locks.keyed(`image:${img.id}`, async () => (ran = true)), isUnavailable);
+    await assert.rejects(locks.shared(async () => (ran = true)), isUnavailable);
+    await assert.rejects(locks.isKeyHeld(`image:${img.id}`), isUnavailable);
+    assert.equal(ran, false, 'nothing runs without its lock');
 
     await postgres.resume();
 
@@ -100,6 +113,8 @@ describe('faults of the shared engines', () => {
     assert.equal((await get('/v1/users/')).status, 200);
     assert.deepEqual(await (await get('/v2/faults/app/tags/list')).json(), { name: 'faults/app', tags: ['latest'] });
     assert.equal((await get('/v2/repositories/faults/app/', {})).status, 200);
+    await eventually(async () => assert.deepEqual(await locks.keyed('after', async () => 'held'), { acquired: true, value: 'held' }), 10_000);
+    await locks.close();
     const again = image();
     await pushAs(node.url, auth, 'faults/app', 'v2', [again]);
     assert.deepEqual(await (await get('/v1/repositories/faults/app/tags')).json(), { latest: img.id, v2: again.id });

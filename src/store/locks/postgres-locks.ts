@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { openPool, withClient } from '../pg-pool.js';
+import { asUnavailable, openPool, withClient } from '../pg-pool.js';
 import type { Keyed, Locks } from './locks.js';
 
 export interface PostgresLocksOptions {
@@ -81,16 +81,24 @@ export class PostgresLocks implements Locks {
    * Takes a connection, runs `acquire` on it; if that returns true, runs `fn` and unlocks.
    * A connection whose unlock failed is thrown away (its session, and so its lock, ends).
    */
-  private hold<T>(pool: pg.Pool | null, acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
-    // A cut session (the lock is gone with it) is reported by withClient, not thrown.
-    return withClient(this.ready(pool), async (client, discard) => {
-      if (!(await acquire(client))) return { acquired: false };
-      try {
-        return { acquired: true, value: await fn() };
-      } finally {
-        await client.query(unlock, [id]).catch(discard);
-      }
-    });
+  private async hold<T>(pool: pg.Pool | null, acquire: (client: pg.PoolClient) => Promise<boolean>, unlock: string, id: string, fn: () => Promise<T>): Promise<Keyed<T>> {
+    // Errors of `fn` pass as they are; a database that cannot be reached while taking the
+    // lock is UNAVAILABLE (503), as for the metadata store. A cut session (the lock is gone
+    // with it) is reported by withClient, not thrown.
+    let running = false;
+    try {
+      return await withClient(this.ready(pool), async (client, discard) => {
+        if (!(await acquire(client))) return { acquired: false };
+        running = true;
+        try {
+          return { acquired: true, value: await fn() };
+        } finally {
+          await client.query(unlock, [id]).catch(discard);
+        }
+      });
+    } catch (err) {
+      throw running ? err : asUnavailable(err);
+    }
   }
 
   keyed<T>(key: string, fn: () => Promise<T>): Promise<Keyed<T>> {
@@ -111,7 +119,9 @@ export class PostgresLocks implements Locks {
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
          AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
       [(id >> 32n).toString(), (id & 0xffffffffn).toString()],
-    );
+    ).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
     return rows.length > 0;
   }
 
