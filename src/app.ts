@@ -73,8 +73,6 @@ export function createApp(deps: AppDeps): Koa {
     admin: services.admin,
     gc: services.gc,
     fsck: services.fsck,
-    gcGraceMs: config.gc_grace_seconds * 1000,
-    uploadExpiryMs: config.upload_expiry_seconds * 1000,
     users: services.users,
     oauth: services.oauth,
     maxJsonBytes: config.max_json_bytes,

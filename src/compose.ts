@@ -37,7 +37,7 @@ import { UploadService } from './services/uploads.js';
 import { Fsck } from './services/fsck.js';
 import { WebhookService } from './services/webhooks.js';
 import { EventBus } from './services/events.js';
-import { GarbageCollector, type UploadTracker } from './services/gc.js';
+import { GarbageCollector, type GcRetention, type UploadTracker } from './services/gc.js';
 import { HealthService } from './services/health.js';
 import { HubService } from './services/hub.js';
 import { ImageService } from './services/images.js';
@@ -267,7 +267,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     );
     if (created) logger.info({ user: config.admin_username }, 'created the configured admin account');
   }
-  const gc = new GarbageCollector(meta, blobs, locks, writesOf(images, ingest));
+  const gc = new GarbageCollector(meta, blobs, locks, writesOf(images, ingest), gcRetention(config));
   const fsck = new Fsck(meta, blobs, locks);
   const admin = new AdminService(meta, locks);
   const webhooks = new WebhookService(
@@ -290,10 +290,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   oauth.startPruning((err) => logger.error({ err }, 'could not prune expired OAuth codes and tokens'));
   const sessions = new SessionService(keyRing, users, config.ui_session_ttl_seconds, undefined, stores.endedSessions);
   const catalog = new CatalogService(meta, blobs, images, repos, access, search);
-  const adminConsole = new ConsoleService(access, users, gc, fsck, {
-    graceMs: config.gc_grace_seconds * 1000,
-    uploadExpiryMs: config.upload_expiry_seconds * 1000,
-  });
+  const adminConsole = new ConsoleService(access, users, gc, fsck);
   const blobService = new BlobService(meta, blobs, locks);
   const uploads = new UploadService(meta, ingest, blobService);
   const bridge = new ImageBridge(meta, blobs, blobService, images, ingest, locks);
@@ -337,6 +334,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       await locks.close();
     },
   };
+}
+
+/** What a garbage collection run keeps unless it is told otherwise (the config). */
+function gcRetention(config: Config): GcRetention {
+  return { graceMs: config.gc_grace_seconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 };
 }
 
 /** What garbage collection asks about writes in flight (on every node: the keyed locks). */
@@ -391,7 +393,7 @@ export async function openLocalServices(config: Config, logger: Logger): Promise
   return {
     users,
     oauth,
-    gc: new GarbageCollector(meta, blobs, locks, writesOf(images, ingest)),
+    gc: new GarbageCollector(meta, blobs, locks, writesOf(images, ingest), gcRetention(config)),
     fsck: new Fsck(meta, blobs, locks),
     async close() {
       await meta.close();

@@ -83,7 +83,7 @@ export async function localBackend(config: Config): Promise<AdminBackend> {
       return rows;
     },
     importHtpasswd: (text) => users.importHtpasswd(text),
-    gc: ({ dryRun, graceSeconds }) => gc.run({ dryRun, graceMs: graceSeconds * 1000, uploadExpiryMs: config.upload_expiry_seconds * 1000 }),
+    gc: ({ dryRun, graceSeconds }) => gc.run({ dryRun, graceMs: graceSeconds * 1000 }),
     fsck: (repair) => fsck.run(repair),
     addOAuthClient: (name, uris) => oauth.addClient(name, uris),
     listOAuthClients: () => oauth.listClients(),

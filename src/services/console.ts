@@ -6,7 +6,7 @@
 import type { UserRecord } from '../domain/records.js';
 import type { AccessService, Principal } from './access.js';
 import type { Fsck, FsckReport } from './fsck.js';
-import type { GarbageCollector, GcOptions, GcReport } from './gc.js';
+import type { GarbageCollector, GcReport } from './gc.js';
 import type { UserService } from './users.js';
 
 /** An account as the console shows it (never the password hash). */
@@ -31,8 +31,6 @@ export class ConsoleService {
     private readonly users: UserService,
     private readonly gc: GarbageCollector,
     private readonly fsck: Fsck,
-    /** What every collection run here keeps: the grace period and the upload expiry (config). */
-    private readonly gcKeeps: Omit<GcOptions, 'dryRun'>,
   ) {}
 
   /** UNAUTHORIZED / FORBIDDEN unless the caller is an administrator (pages without data). */
@@ -66,7 +64,7 @@ export class ConsoleService {
   /** Garbage collection; a dry run reports what would go and deletes nothing. */
   async collectGarbage(principal: Principal, dryRun: boolean): Promise<GcReport> {
     this.access.authorizeAdmin(principal);
-    return this.gc.run({ dryRun, ...this.gcKeeps });
+    return this.gc.run({ dryRun });
   }
 
   /** A consistency check that repairs nothing. */

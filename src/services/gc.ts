@@ -45,12 +45,17 @@ import type {
 } from '../store/metadata/ports.js';
 import type { WriteGate } from '../store/locks/locks.js';
 
-export interface GcOptions {
-  dryRun: boolean;
+/** What a run keeps: the configured `gc_grace_seconds` and `upload_expiry_seconds`, in ms. */
+export interface GcRetention {
   /** Unreferenced images and blobs younger than this are kept (ms). */
   graceMs: number;
-  /** Upload sessions idle this long are reclaimed (ms); default: never. */
-  uploadExpiryMs?: number;
+  /** Upload sessions idle this long are reclaimed (ms). */
+  uploadExpiryMs: number;
+}
+
+/** One run: a dry run or not; a retention given here replaces the configured one. */
+export interface GcOptions extends Partial<GcRetention> {
+  dryRun: boolean;
 }
 
 export interface GcReport {
@@ -89,14 +94,15 @@ export class GarbageCollector {
     private readonly blobs: BlobStore,
     private readonly gate: WriteGate,
     private readonly uploads: UploadTracker,
+    private readonly retention: GcRetention,
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  run(options: GcOptions): Promise<GcReport> {
-    return this.gate.exclusive(() => this.collect(options));
+  run({ dryRun, graceMs = this.retention.graceMs, uploadExpiryMs = this.retention.uploadExpiryMs }: GcOptions): Promise<GcReport> {
+    return this.gate.exclusive(() => this.collect(dryRun, graceMs, uploadExpiryMs));
   }
 
-  private async collect({ dryRun, graceMs, uploadExpiryMs = Infinity }: GcOptions): Promise<GcReport> {
+  private async collect(dryRun: boolean, graceMs: number, uploadExpiryMs: number): Promise<GcReport> {
     const started = this.now();
     const young = (at: number) => !(started - at >= graceMs);
 
@@ -230,11 +236,9 @@ export class GarbageCollector {
       uploadBytes += info.size;
       if (!dryRun) await this.blobs.deleteUpload(id);
     }
-    if (uploadExpiryMs !== Infinity) {
-      const stale = await this.blobs.reclaimStale(uploadExpiryMs, dryRun, started);
-      reclaimed += stale.removed;
-      uploadBytes += stale.bytes;
-    }
+    const stale = await this.blobs.reclaimStale(uploadExpiryMs, dryRun, started);
+    reclaimed += stale.removed;
+    uploadBytes += stale.bytes;
 
     return {
       dryRun,

@@ -23,8 +23,6 @@ export interface AdminRouteDeps {
   admin: AdminService;
   gc: GarbageCollector;
   fsck: Fsck;
-  gcGraceMs: number;
-  uploadExpiryMs: number;
   users: UserService;
   oauth: OAuthService;
   maxJsonBytes: number;
@@ -40,12 +38,12 @@ export function addAdminRoutes(router: Router, deps: AdminRouteDeps): void {
   router.post('/_admin/gc', async (ctx) => {
     deps.access.authorizeAdmin(principalOf(ctx));
     const grace = ctx.query.grace_seconds;
-    let graceMs = deps.gcGraceMs;
+    let graceMs: number | undefined;
     if (grace !== undefined) {
       if (typeof grace !== 'string' || !/^\d{1,10}$/.test(grace)) throw invalidInput('grace_seconds: a number of seconds');
       graceMs = Number(grace) * 1000;
     }
-    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs, uploadExpiryMs: deps.uploadExpiryMs });
+    const report = await deps.gc.run({ dryRun: flag(ctx, 'dry_run'), graceMs });
     ctx.res.setHeader('Cache-Control', NO_CACHE);
     sendJson(ctx, 200, report);
   });
